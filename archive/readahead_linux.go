@@ -1,0 +1,37 @@
+//go:build linux
+
+package archive
+
+import (
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
+)
+
+// adviseReadahead undoes, for read-only opens, bbolt's MADV_RANDOM on its map: with it the kernel reads a cold
+// file one 4 KiB page per fault. Leaf pages of a topic written in key order are laid out mostly in file order, so
+// readahead turns a cold full scan from random reads into sequential ones. A read-only handle never remaps (no
+// writer can hold the file meanwhile), so the advice lasts for the handle's life.
+func adviseReadahead(db *bolt.DB) error { return advise(db, readaheadAdvice) }
+
+// advise applies madvise advice to the part of bbolt's map that holds the file.
+func advise(db *bolt.DB, advice int) error {
+	var size int64
+	if err := db.View(func(tx *bolt.Tx) error { size = tx.Size(); return nil }); err != nil {
+		return err
+	}
+	if size <= 0 {
+		return nil
+	}
+	info := db.Info()
+	if _, _, e := unix.Syscall(unix.SYS_MADVISE, info.Data, uintptr(size), uintptr(advice)); e != 0 {
+		return fmt.Errorf("madvise: %w", e)
+	}
+	return nil
+}
+
+// readaheadAdvice replaces MADV_RANDOM on read-only maps (see adviseReadahead). Measured on a cold 143 MB archive
+// of 100,000 1 KiB events (BenchmarkScanCold): MADV_RANDOM ≈ 55 MB/s, MADV_SEQUENTIAL ≈ 590 MB/s, MADV_NORMAL
+// ≈ 800-1000 MB/s.
+const readaheadAdvice = unix.MADV_NORMAL

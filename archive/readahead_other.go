@@ -1,0 +1,8 @@
+//go:build !linux
+
+package archive
+
+import bolt "go.etcd.io/bbolt"
+
+// adviseReadahead is Linux-only; elsewhere bbolt's default advice stays.
+func adviseReadahead(*bolt.DB) error { return nil }

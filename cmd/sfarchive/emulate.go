@@ -1,0 +1,217 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"google.golang.org/grpc/codes"
+
+	"github.com/sfarchive/sfarchive/emulator"
+)
+
+// emulatorInstanceURL is the instance URL the emulator reports and expects
+// when no login server gives one.
+const emulatorInstanceURL = "https://emulator.my.salesforce.com"
+
+func emulateCommand(e *env) *cli.Command {
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: "listen", Usage: "gRPC `ADDRESS` to listen on", Value: "127.0.0.1:7011", EnvVars: envVar("emulate-listen")},
+		&cli.BoolFlag{Name: "tls", Usage: "serve TLS with a generated self-signed certificate (written to --cert-dir) instead of plaintext", EnvVars: envVar("emulate-tls")},
+		&cli.StringFlag{Name: "cert-dir", Usage: "`DIR` for the generated certificate and key (default: a new temporary directory)", EnvVars: envVar("emulate-cert-dir")},
+		&cli.StringFlag{Name: "token", Usage: "access `TOKEN` clients must send (default: a random one, printed)", EnvVars: envVar("emulate-token")},
+		&cli.DurationFlag{Name: "token-lifetime", Usage: "how long the token stays valid (0: forever)", EnvVars: envVar("emulate-token-lifetime")},
+		&cli.StringFlag{Name: "org-id", Usage: "org `ID` the emulator plays", Value: emulator.DefaultOrgID, EnvVars: envVar("emulate-org-id")},
+		&cli.StringFlag{Name: "instance-url", Usage: "instance `URL` clients must send", Value: emulatorInstanceURL, EnvVars: envVar("emulate-instance-url")},
+		&cli.StringSliceFlag{Name: "generate", Usage: "topic to fill with generated events (repeatable)", Value: cli.NewStringSlice("/data/AccountChangeEvent", "/event/Order_Event__e"), EnvVars: envVar("emulate-generate")},
+		&cli.IntFlag{Name: "events", Usage: "events generated up front per --generate topic", Value: 100, EnvVars: envVar("emulate-events")},
+		&cli.Float64Flag{Name: "rate", Usage: "then keep generating this many events per second, spread over the --generate topics (0: none)", EnvVars: envVar("emulate-rate")},
+		&cli.Int64Flag{Name: "seed", Usage: "seed of the event generator (same seed, same events)", Value: 1, EnvVars: envVar("emulate-seed")},
+		&cli.StringSliceFlag{Name: "sample", Usage: "also serve the recorded event in `FILE` (JSON like shared/pubsub/samples/*.json; repeatable)", EnvVars: envVar("emulate-sample")},
+		&cli.DurationFlag{Name: "retention", Usage: "how long events stay available", Value: 72 * time.Hour, EnvVars: envVar("emulate-retention")},
+		&cli.DurationFlag{Name: "keepalive", Usage: "empty keepalive response after this long without events while credit is pending", Value: 270 * time.Second, EnvVars: envVar("emulate-keepalive")},
+		&cli.DurationFlag{Name: "idle-close", Usage: "close a stream with status OK after this long without credit", Value: 60 * time.Second, EnvVars: envVar("emulate-idle-close")},
+		&cli.IntFlag{Name: "end-streams-after", Usage: "fault: end every Subscribe stream after `N` events (UNAVAILABLE, no error-code)", EnvVars: envVar("emulate-end-streams-after")},
+		&cli.StringSliceFlag{Name: "fail", Usage: "fault: `RPC:NTH:CODE[:ERROR-CODE]` fails the NTH call of RPC, e.g. Subscribe:1:UNAVAILABLE or GetSchema:2:INTERNAL:sfdc.platform.eventbus.grpc.service.unavailable (repeatable)", EnvVars: envVar("emulate-fail")},
+		&cli.BoolFlag{Name: "stall", Usage: "fault: Subscribe streams send nothing at all (no event, no keepalive, no close)", EnvVars: envVar("emulate-stall")},
+		&cli.DurationFlag{Name: "latency", Usage: "fault: delay every response by this much", EnvVars: envVar("emulate-latency")},
+		&cli.Float64Flag{Name: "throttle", Usage: "fault: answer RESOURCE_EXHAUSTED beyond this many calls per second (0: off)", EnvVars: envVar("emulate-throttle")},
+	}
+	flags = append(flags, logFlags()...)
+	return withUsageErrors(&cli.Command{
+		Name:  "emulate",
+		Usage: "run a local Pub/Sub API emulator with generated events, for trying sfarchive and for tests",
+		Description: `Serves the Salesforce Pub/Sub API (the same proto, flow control, replay presets, keepalives,
+errors and trailers) on a local port, with realistic generated Change Data Capture and platform
+events. It prints the endpoint, the credentials and a ready 'sfarchive subscribe' command line.
+Faults can be switched on to see how a client copes. Stop it with Ctrl-C.
+
+Examples:
+  sfarchive emulate
+  sfarchive emulate --tls --events 1000 --rate 5
+  sfarchive emulate --sample ../shared/pubsub/samples/AccountChangeEvent-update-2022.json
+  sfarchive emulate --end-streams-after 50 --fail Subscribe:3:UNAVAILABLE`,
+		Flags:  flags,
+		Action: func(c *cli.Context) error { return runEmulate(c, e) },
+	})
+}
+
+// parseFault reads RPC:NTH:CODE[:ERROR-CODE].
+func parseFault(s string) (rpc string, nth int, code codes.Code, errorCode string, err error) {
+	parts := strings.SplitN(s, ":", 4)
+	if len(parts) < 3 {
+		return "", 0, 0, "", usagef("--fail %q: want RPC:NTH:CODE[:ERROR-CODE], e.g. Subscribe:1:UNAVAILABLE", s)
+	}
+	rpc = parts[0]
+	switch rpc {
+	case "Subscribe", "GetSchema", "GetTopic", "Publish", "PublishStream", "ManagedSubscribe":
+	default:
+		return "", 0, 0, "", usagef("--fail %q: unknown RPC %q (Subscribe, GetSchema, GetTopic, Publish, PublishStream, ManagedSubscribe)", s, rpc)
+	}
+	nth, convErr := strconv.Atoi(parts[1])
+	if convErr != nil || nth < 1 {
+		return "", 0, 0, "", usagef("--fail %q: NTH must be a whole number from 1", s)
+	}
+	if err := code.UnmarshalJSON([]byte(strconv.Quote(strings.ToUpper(parts[2])))); err != nil || code == codes.OK {
+		return "", 0, 0, "", usagef("--fail %q: unknown gRPC status %q (e.g. UNAVAILABLE, INTERNAL, UNAUTHENTICATED, INVALID_ARGUMENT)", s, parts[2])
+	}
+	if len(parts) == 4 {
+		errorCode = parts[3]
+	}
+	return rpc, nth, code, errorCode, nil
+}
+
+func randomToken() string {
+	b := make([]byte, 24)
+	_, _ = rand.Read(b)
+	return "00Demulator!" + hex.EncodeToString(b)
+}
+
+func runEmulate(c *cli.Context, e *env) error {
+	logger, err := newLogger(c, e.stderr)
+	if err != nil {
+		return err
+	}
+	type fault struct {
+		rpc       string
+		nth       int
+		code      codes.Code
+		errorCode string
+	}
+	var faults []fault
+	for _, f := range c.StringSlice("fail") {
+		rpc, nth, code, ec, err := parseFault(f)
+		if err != nil {
+			return err
+		}
+		faults = append(faults, fault{rpc, nth, code, ec})
+	}
+	if c.Int("events") < 0 || c.Float64("rate") < 0 {
+		return usagef("--events and --rate cannot be negative")
+	}
+
+	srv, err := emulator.New(emulator.Config{
+		OrgID:       c.String("org-id"),
+		InstanceURL: c.String("instance-url"),
+		Retention:   c.Duration("retention"),
+		Keepalive:   c.Duration("keepalive"),
+		IdleClose:   c.Duration("idle-close"),
+		Logger:      logger,
+	})
+	if err != nil {
+		return err
+	}
+	token := c.String("token")
+	if token == "" {
+		token = randomToken()
+	}
+	srv.AddToken(token, c.Duration("token-lifetime"))
+
+	gen := emulator.NewGenerator(c.Int64("seed"), srv)
+	topics := c.StringSlice("generate")
+	for _, t := range topics {
+		if _, err := gen.PublishN(t, c.Int("events")); err != nil {
+			return usageErr(fmt.Errorf("--generate %s: %w", t, err))
+		}
+	}
+	for _, f := range c.StringSlice("sample") {
+		if _, err := srv.LoadSample(f); err != nil {
+			return usageErr(fmt.Errorf("--sample %s: %w", f, err))
+		}
+	}
+	for _, f := range faults {
+		srv.FailCall(f.rpc, f.nth, f.code, f.errorCode, "")
+	}
+	if n := c.Int("end-streams-after"); n > 0 {
+		srv.EndStreamsAfter(n, codes.Unavailable, "")
+	}
+	srv.Stall(c.Bool("stall"))
+	srv.SetLatency(c.Duration("latency"))
+	if t := c.Float64("throttle"); t > 0 {
+		srv.Throttle(t)
+	}
+
+	var addr, caFile string
+	if c.Bool("tls") {
+		dir := c.String("cert-dir")
+		if dir == "" {
+			if dir, err = os.MkdirTemp("", "sfarchive-emulator-"); err != nil {
+				return fmt.Errorf("make certificate directory: %w", err)
+			}
+		}
+		certFile, _, cert, err := emulator.GenerateCert(dir)
+		if err != nil {
+			return err
+		}
+		caFile = certFile
+		addr, err = srv.StartTLS(c.String("listen"), cert)
+		if err != nil {
+			return withHint(fmt.Errorf("listen on %s: %w", c.String("listen"), err), "choose a free port with --listen 127.0.0.1:PORT")
+		}
+	} else {
+		addr, err = srv.Start(c.String("listen"))
+		if err != nil {
+			return withHint(fmt.Errorf("listen on %s: %w", c.String("listen"), err), "choose a free port with --listen 127.0.0.1:PORT")
+		}
+	}
+	defer srv.Stop()
+
+	printEmulatorBanner(e.stdout, addr, caFile, token, c.String("org-id"), c.String("instance-url"), srv.Topics(), topics)
+
+	ctx := c.Context
+	if rate := c.Float64("rate"); rate > 0 {
+		go func() {
+			if err := gen.Run(ctx, topics, rate, nil); err != nil && ctx.Err() == nil {
+				logger.Error("event generator stopped", "err", err)
+			}
+		}()
+	}
+	<-ctx.Done()
+	fmt.Fprintln(e.stderr, "emulator stopped")
+	return nil
+}
+
+func printEmulatorBanner(w io.Writer, addr, caFile, token, orgID, instanceURL string, all, generated []string) {
+	transport := "--insecure"
+	mode := "plaintext"
+	if caFile != "" {
+		transport = "--ca-file " + caFile
+		mode = "TLS, certificate " + caFile
+	}
+	fmt.Fprintf(w, "Pub/Sub API emulator listening on %s (%s)\n", addr, mode)
+	fmt.Fprintf(w, "  org ID        %s\n  instance URL  %s\n  access token  %s\n", orgID, instanceURL, token)
+	fmt.Fprintf(w, "  topics        %s\n\n", strings.Join(all, ", "))
+	var topicFlags []string
+	for _, t := range generated {
+		topicFlags = append(topicFlags, "--topic "+t)
+	}
+	fmt.Fprintf(w, "Archive its events with:\n  SFARCHIVE_ACCESS_TOKEN='%s' sfarchive subscribe --archive events.db \\\n    --endpoint %s %s --auth token --instance-url %s --org-id %s \\\n    %s\n",
+		token, addr, transport, instanceURL, orgID, strings.Join(topicFlags, " "))
+	fmt.Fprintf(w, "Then query them with:\n  sfarchive query --archive events.db --limit 5\n\n")
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+)
+
+// envVar names the SFARCHIVE_ variable of a flag.
+func envVar(flag string) []string {
+	return []string{"SFARCHIVE_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))}
+}
+
+func archiveFlag(required bool) *cli.StringFlag {
+	return &cli.StringFlag{
+		Name:     "archive",
+		Aliases:  []string{"a"},
+		Usage:    "path of the archive `FILE` (one bbolt file)",
+		EnvVars:  envVar("archive"),
+		Required: required,
+	}
+}
+
+func lockTimeoutFlag() *cli.DurationFlag {
+	return &cli.DurationFlag{
+		Name:    "lock-timeout",
+		Usage:   "how long to wait for an archive locked by another process before giving up",
+		Value:   defaultLockTimeout,
+		EnvVars: envVar("lock-timeout"),
+	}
+}
+
+func logFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "log-format", Usage: "log format: `text` or json", Value: "text", EnvVars: envVar("log-format")},
+		&cli.StringFlag{Name: "log-level", Usage: "log level: debug, info, warn or error", Value: "info", EnvVars: envVar("log-level")},
+	}
+}
+
+// newLogger builds the slog logger the flags ask for, writing to w.
+func newLogger(c *cli.Context, w io.Writer) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(c.String("log-level"))); err != nil {
+		return nil, usagef("--log-level %q: want debug, info, warn or error", c.String("log-level"))
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch c.String("log-format") {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, usagef("--log-format %q: want text or json", c.String("log-format"))
+	}
+}
+
+// secret returns the value of flag name, or the trimmed content of the
+// file named by flag name+"-file". Secrets never have defaults, so --help
+// never shows them.
+func secret(c *cli.Context, name string) (string, error) {
+	v := c.String(name)
+	file := c.String(name + "-file")
+	if v != "" && file != "" {
+		return "", usagef("give --%s or --%s-file, not both", name, name)
+	}
+	if file != "" {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", usagef("--%s-file: %v", name, err)
+		}
+		v = strings.TrimSpace(string(b))
+		if v == "" {
+			return "", usagef("--%s-file %s is empty", name, file)
+		}
+	}
+	return v, nil
+}
+
+// secretFlags declares --NAME (from the environment preferably) and
+// --NAME-file.
+func secretFlags(name, what string) []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: name, Usage: what + " (prefer the environment variable or --" + name + "-file: a command line is visible to other users)", EnvVars: envVar(name)},
+		&cli.StringFlag{Name: name + "-file", Usage: "read the " + what + " from `FILE`", EnvVars: envVar(name + "-file")},
+	}
+}
+
+func requireFlag(c *cli.Context, name, why string) error {
+	if c.String(name) == "" {
+		return usagef("--%s is required %s", name, why)
+	}
+	return nil
+}
+

@@ -1,0 +1,6 @@
+package login
+
+import "errors"
+
+// ErrConfig marks an invalid login config (file or struct).
+var ErrConfig = errors.New("invalid login config")

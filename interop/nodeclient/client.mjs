@@ -1,0 +1,226 @@
+// client.mjs drives the third-party npm package salesforce-pubsub-api-client (pozil's Node client) against the
+// sfarchive emulator. It is run by `go test ./interop/`; it is not part of sfarchive itself.
+//
+//   node client.mjs subscribe   subscribe to SFA_TOPIC from EARLIEST (or, with SFA_REPLAY_ID, after that
+//                               replay ID) and print one JSON line per event, exiting 0 once SFA_COUNT
+//                               events arrived (plus a short grace period that catches surplus deliveries,
+//                               which are printed too)
+//   node client.mjs publish     publish one event (SFA_PAYLOAD, in the client's Avro-JSON form) to SFA_TOPIC
+//                               and print the publish result as one JSON line
+//
+// Environment: SFA_ENDPOINT (host:port), SFA_ACCESS_TOKEN, SFA_INSTANCE_URL (https://...), SFA_ORG_ID,
+// SFA_TOPIC, SFA_COUNT (subscribe), SFA_REPLAY_ID (subscribe, optional: decimal, as the client numbers replay
+// IDs; it sends them as 8 bytes big-endian), SFA_PAYLOAD (publish, JSON), SFA_EVENT_ID (publish, optional correlation
+// key), SFA_TIMEOUT_MS (hard limit, default 60000), SFA_GRACE_MS (subscribe, default 300), SFA_DEBUG=1 (client
+// debug logs on stderr).
+//
+// stdout carries only the JSON lines; the client's own logs go to stderr. BigInt values (Avro longs beyond
+// 2^53, e.g. commitNumber) are printed as strings. Any error exits non-zero with a message on stderr.
+
+import PubSubApiClient from 'salesforce-pubsub-api-client';
+
+const mode = process.argv[2];
+const debug = process.env.SFA_DEBUG === '1';
+
+let failed = false;
+
+function fail(message, cause) {
+    if (failed) {
+        return;
+    }
+    failed = true;
+    let text = `nodeclient ${mode ?? ''}: ${message}`;
+    if (cause !== undefined) {
+        text += `: ${describe(cause)}`;
+    }
+    process.stderr.write(text + '\n', () => process.exit(1));
+    // If stderr never drains, still exit.
+    setTimeout(() => process.exit(1), 200).unref();
+}
+
+function describe(err) {
+    if (err === null || err === undefined) {
+        return String(err);
+    }
+    const parts = [];
+    let e = err;
+    for (let depth = 0; e && depth < 6; depth++) {
+        if (e instanceof Error || typeof e === 'object') {
+            let line = e.message ?? String(e);
+            if (e.code !== undefined) {
+                line += ` (code ${e.code})`;
+            }
+            if (e.metadata && typeof e.metadata.getMap === 'function') {
+                line += ` metadata=${toJSON(e.metadata.getMap())}`;
+            }
+            parts.push(line);
+            e = e.cause;
+        } else {
+            parts.push(String(e));
+            break;
+        }
+    }
+    return parts.join(' <- caused by: ');
+}
+
+function toJSON(value) {
+    return JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? v.toString() : v));
+}
+
+function env(name, required = true) {
+    const v = process.env[name];
+    if (required && (v === undefined || v === '')) {
+        fail(`missing environment variable ${name}`);
+        return undefined;
+    }
+    return v;
+}
+
+function intEnv(name, fallback) {
+    const raw = process.env[name];
+    if (raw === undefined || raw === '') {
+        return fallback;
+    }
+    const n = Number(raw);
+    if (!Number.isSafeInteger(n) || n < 0) {
+        fail(`${name} must be a non-negative integer, got ${JSON.stringify(raw)}`);
+    }
+    return n;
+}
+
+// The client logs to the logger it is given; keep stdout for our JSON lines.
+const logger = {
+    debug: (...a) => debug && console.error('[debug]', ...a),
+    info: (...a) => debug && console.error('[info]', ...a),
+    warn: (...a) => console.error('[warn]', ...a),
+    error: (...a) => console.error('[error]', ...a),
+};
+
+process.on('unhandledRejection', (reason) => fail('unhandled promise rejection inside the client', reason));
+process.on('uncaughtException', (err) => fail('uncaught exception inside the client', err));
+
+const timeoutMs = intEnv('SFA_TIMEOUT_MS', 60000);
+setTimeout(() => fail(`hard timeout after ${timeoutMs} ms`), timeoutMs);
+
+function newClient() {
+    return new PubSubApiClient(
+        {
+            authType: 'user-supplied',
+            accessToken: env('SFA_ACCESS_TOKEN'),
+            instanceUrl: env('SFA_INSTANCE_URL'),
+            organizationId: env('SFA_ORG_ID'),
+            pubSubEndpoint: env('SFA_ENDPOINT'),
+            rejectUnauthorizedSsl: false,
+        },
+        logger
+    );
+}
+
+function finish(client, code) {
+    try {
+        client?.close();
+    } catch (err) {
+        process.stderr.write(`nodeclient: close: ${describe(err)}\n`);
+    }
+    process.stdout.write('', () => process.exit(code));
+}
+
+async function subscribe() {
+    const topic = env('SFA_TOPIC');
+    const want = intEnv('SFA_COUNT', 0);
+    const graceMs = intEnv('SFA_GRACE_MS', 300);
+    if (want < 1) {
+        fail('SFA_COUNT must be at least 1');
+        return;
+    }
+    const client = newClient();
+    await client.connect();
+    let received = 0;
+    let done = false;
+    const callback = (_info, type, data) => {
+        switch (type) {
+            case 'event': {
+                received++;
+                process.stdout.write(
+                    toJSON({
+                        seq: received,
+                        // The client decodes the replay ID as Number(first 8 bytes, big-endian).
+                        replayId: String(data.replayId),
+                        id: data.id,
+                        schemaId: data.schemaId,
+                        payload: data.payload,
+                    }) + '\n'
+                );
+                if (received === want && !done) {
+                    done = true;
+                    setTimeout(() => finish(client, 0), graceMs);
+                }
+                break;
+            }
+            case 'error':
+                fail(`subscription error after ${received} events`, data);
+                break;
+            case 'end':
+                if (!done) {
+                    fail(`stream ended after ${received} of ${want} events`);
+                }
+                break;
+            case 'grpcStatus':
+                if (data && data.code !== 0 && !done) {
+                    fail(`stream status after ${received} of ${want} events`, data);
+                }
+                break;
+            default:
+                // lastEvent cannot happen (infinite request); keepalives need no action.
+                break;
+        }
+    };
+    // numRequested null: the client asks for 100 events and asks again after each 100, forever (client.js
+    // #subscribe, isInfiniteEventRequest). A number above 100 would be capped and stop at 100.
+    const replayId = env('SFA_REPLAY_ID', false);
+    if (replayId) {
+        if (!/^[0-9]+$/.test(replayId)) {
+            fail(`SFA_REPLAY_ID must be a decimal number, got ${JSON.stringify(replayId)}`);
+            return;
+        }
+        client.subscribeFromReplayId(topic, callback, null, Number(replayId));
+    } else {
+        client.subscribeFromEarliestEvent(topic, callback, null);
+    }
+}
+
+async function publish() {
+    const topic = env('SFA_TOPIC');
+    let payload;
+    try {
+        payload = JSON.parse(env('SFA_PAYLOAD'));
+    } catch (err) {
+        fail('SFA_PAYLOAD is not valid JSON', err);
+        return;
+    }
+    const client = newClient();
+    await client.connect();
+    const result = await client.publish(topic, payload, env('SFA_EVENT_ID', false) || undefined);
+    if (result.error) {
+        fail('publish result carries an error', new Error(toJSON(result.error)));
+        return;
+    }
+    process.stdout.write(
+        toJSON({
+            replayId: String(result.replayId),
+            correlationKey: result.correlationKey,
+        }) + '\n'
+    );
+    finish(client, 0);
+}
+
+switch (mode) {
+    case 'subscribe':
+        subscribe().catch((err) => fail('subscribe failed', err));
+        break;
+    case 'publish':
+        publish().catch((err) => fail('publish failed', err));
+        break;
+    default:
+        fail('usage: node client.mjs subscribe|publish (configured through SFA_* environment variables)');
+}

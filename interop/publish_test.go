@@ -1,0 +1,227 @@
+package interop
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/hamba/avro/v2"
+
+	"github.com/sfarchive/sfarchive/emulator"
+)
+
+// The Order_Event__e the Node client publishes. The values exercise a non-ASCII string, a double with a
+// fraction and an epoch-ms long beyond 2^32.
+const (
+	orderEventID     = "interop-order-000417" // the client's correlation key, sent as ProducerEvent.id
+	orderCreatedDate = int64(1764754620123)
+	orderCreatedBy   = "0055g00000AbCdEAAV"
+	orderNumber      = "ORD-000417"
+	orderCity        = "Zürich"
+	orderAmount      = 1234.56
+)
+
+// binaryTimeout bounds building and each run of the sfarchive binary.
+const binaryTimeout = 3 * time.Minute
+
+// TestNodeClientPublishArchivedBySfarchive: the Node client publishes an Order_Event__e through the emulator's
+// Publish RPC; `sfarchive subscribe` archives it and `sfarchive query` prints exactly the published values.
+func TestNodeClientPublishArchivedBySfarchive(t *testing.T) {
+	checkGoroutineLeaks(t)
+	nc := requireNodeClient(t)
+	emu := startTLSEmulator(t)
+
+	// The client expects Avro-JSON with wrapped unions for the nullable custom fields (its README's publish
+	// example); it encodes the payload with the schema of GetTopic's schema ID.
+	payload := map[string]any{
+		"CreatedDate":     orderCreatedDate,
+		"CreatedById":     orderCreatedBy,
+		"Order_Number__c": map[string]any{"string": orderNumber},
+		"City__c":         map[string]any{"string": orderCity},
+		"Amount__c":       map[string]any{"double": orderAmount},
+	}
+	pj, err := json.Marshal(payload)
+	if err != nil {
+		t.Fatalf("marshal payload: %v", err)
+	}
+	env := emu.clientEnv(orderTopic)
+	env["SFA_PAYLOAD"] = string(pj)
+	env["SFA_EVENT_ID"] = orderEventID
+	ctx, cancel := context.WithTimeout(context.Background(), nodeTimeout+30*time.Second)
+	defer cancel()
+	results := jsonLines[struct {
+		ReplayID       string `json:"replayId"`
+		CorrelationKey string `json:"correlationKey"`
+	}](t, nc.run(t, ctx, "publish", env).stdout)
+	if len(results) != 1 {
+		t.Fatalf("the Node client printed %d publish results, want 1", len(results))
+	}
+	res := results[0]
+
+	// What the emulator stored is what the client sent.
+	stored := emu.srv.Events(orderTopic)
+	if len(stored) != 1 {
+		t.Fatalf("emulator holds %d events on %s after one publish, want 1", len(stored), orderTopic)
+	}
+	se := stored[0]
+	if res.CorrelationKey != orderEventID || se.Event.ID != orderEventID {
+		t.Errorf("correlationKey %q, stored event id %q, want %q for both", res.CorrelationKey, se.Event.ID, orderEventID)
+	}
+	checkReplayID(t, "publish result", res.ReplayID, se.ReplayID)
+	if se.Event.SchemaID != orderSchemaID {
+		t.Errorf("the client published with schema ID %q, want the topic's %q", se.Event.SchemaID, orderSchemaID)
+	}
+	checkStoredOrderPayload(t, se.Event.Payload)
+	checkPublishRequests(t, emu.srv.Requests())
+
+	// sfarchive archives it and prints it back.
+	out := archiveAndQueryWithLibraries(t, emu)
+	records := jsonLines[map[string]any](t, out)
+	if len(records) != 1 {
+		t.Fatalf("sfarchive query printed %d records, want 1:\n%s", len(records), out)
+	}
+	checkQueriedOrder(t, records[0], se)
+}
+
+// checkStoredOrderPayload decodes the bytes the Node client produced with the topic's schema.
+func checkStoredOrderPayload(t *testing.T, payload []byte) {
+	t.Helper()
+	js, err := emulator.BuiltinSchema("Order_Event__e.avsc")
+	if err != nil {
+		t.Fatalf("schema: %v", err)
+	}
+	sch, err := emulator.ParseSchema(js)
+	if err != nil {
+		t.Fatalf("parse schema: %v", err)
+	}
+	var got struct {
+		CreatedDate int64    `avro:"CreatedDate"`
+		CreatedByID string   `avro:"CreatedById"`
+		OrderNumber *string  `avro:"Order_Number__c"`
+		City        *string  `avro:"City__c"`
+		Amount      *float64 `avro:"Amount__c"`
+	}
+	if err := avro.Unmarshal(sch, payload, &got); err != nil {
+		t.Fatalf("the payload the Node client published does not decode with Order_Event__e: %v (%x)", err, payload)
+	}
+	if got.CreatedDate != orderCreatedDate || got.CreatedByID != orderCreatedBy ||
+		got.OrderNumber == nil || *got.OrderNumber != orderNumber ||
+		got.City == nil || *got.City != orderCity ||
+		got.Amount == nil || *got.Amount != orderAmount {
+		t.Errorf("stored payload decodes to %+v, want %d %s %s %s %v", got, orderCreatedDate, orderCreatedBy, orderNumber, orderCity, orderAmount)
+	}
+}
+
+// checkPublishRequests: the client looked the topic up, fetched its schema and published one event.
+func checkPublishRequests(t *testing.T, reqs []emulator.Request) {
+	t.Helper()
+	var seq []string
+	for _, r := range reqs {
+		seq = append(seq, r.RPC)
+		if r.RPC == emulator.RPCPublish && (r.Topic != orderTopic || r.Events != 1) {
+			t.Errorf("Publish request: topic %q with %d events, want %q with 1", r.Topic, r.Events, orderTopic)
+		}
+	}
+	want := []string{emulator.RPCGetTopic, emulator.RPCGetSchema, emulator.RPCPublish}
+	if fmt.Sprint(seq) != fmt.Sprint(want) {
+		t.Errorf("the emulator saw RPCs %v, want %v", seq, want)
+	}
+}
+
+// checkQueriedOrder compares one `sfarchive query` JSON record with the published values.
+func checkQueriedOrder(t *testing.T, rec map[string]any, se emulator.StoredEvent) {
+	t.Helper()
+	ev, ok := rec["event"].(map[string]any)
+	if !ok {
+		t.Fatalf("query record has no decoded event object under \"event\": %v", rec)
+	}
+	str := func(k string) string { s, _ := ev[k].(string); return s }
+	num := func(k string) (float64, bool) {
+		n, ok := ev[k].(json.Number)
+		if !ok {
+			return 0, false
+		}
+		f, err := n.Float64()
+		return f, err == nil
+	}
+	if s := str("Order_Number__c"); s != orderNumber {
+		t.Errorf("Order_Number__c = %v, want %q", ev["Order_Number__c"], orderNumber)
+	}
+	if s := str("City__c"); s != orderCity {
+		t.Errorf("City__c = %v, want %q", ev["City__c"], orderCity)
+	}
+	if s := str("CreatedById"); s != orderCreatedBy {
+		t.Errorf("CreatedById = %v, want %q", ev["CreatedById"], orderCreatedBy)
+	}
+	if f, ok := num("Amount__c"); !ok || f != orderAmount {
+		t.Errorf("Amount__c = %v, want %v", ev["Amount__c"], orderAmount)
+	}
+	if n, ok := ev["CreatedDate"].(json.Number); !ok || n.String() != strconv.FormatInt(orderCreatedDate, 10) {
+		t.Errorf("CreatedDate = %v, want %d (epoch ms, the query default)", ev["CreatedDate"], orderCreatedDate)
+	}
+	if len(ev) != 5 {
+		t.Errorf("decoded event has %d fields, want the schema's 5: %v", len(ev), ev)
+	}
+	// The record's metadata is what the emulator stored.
+	for k, want := range map[string]string{
+		"topic":     orderTopic,
+		"replay_id": hex.EncodeToString(se.ReplayID),
+		"event_id":  se.Event.ID,
+		"schema_id": se.Event.SchemaID,
+	} {
+		if got, _ := rec[k].(string); got != want {
+			t.Errorf("query record %s = %v, want %q", k, rec[k], want)
+		}
+	}
+}
+
+// buildSfarchive builds ./cmd/sfarchive from the repository root into a temporary directory.
+func buildSfarchive(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatalf("repository root: %v", err)
+	}
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		gobin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	bin := filepath.Join(t.TempDir(), "sfarchive")
+	ctx, cancel := context.WithTimeout(context.Background(), binaryTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, gobin, "build", "-o", bin, "./cmd/sfarchive")
+	cmd.Dir = root
+	cmd.WaitDelay = 5 * time.Second
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/sfarchive: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// runSfarchive runs the binary with args, without any SFARCHIVE_* variable of the caller's environment, and
+// returns its stdout. A non-zero exit fails the test.
+func runSfarchive(t *testing.T, bin string, args ...string) []byte {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), binaryTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = cleanEnv("SFARCHIVE_")
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.WaitDelay = 5 * time.Second
+	start := time.Now()
+	err := cmd.Run()
+	t.Logf("sfarchive %s: %v", args[0], time.Since(start).Round(time.Millisecond))
+	if err != nil {
+		t.Fatalf("sfarchive %v: %v\nstderr:\n%s\nstdout:\n%s", args, err, stderr.Bytes(), tail(stdout.Bytes(), 4000))
+	}
+	return stdout.Bytes()
+}

@@ -1,0 +1,162 @@
+package query
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/hamba/avro/v2"
+
+	"github.com/sfarchive/sfarchive/archive"
+)
+
+// benchPayloads returns n seeded change events of about 1 KiB (CREATE and UPDATE mixed).
+func benchPayloads(tb testing.TB, n int) (js string, payloads [][]byte) {
+	js = readTestdata(tb, "AccountChangeEvent.avsc")
+	rng := rand.New(rand.NewPCG(7, 8))
+	for i := range n {
+		ct := "UPDATE"
+		if i%2 == 0 {
+			ct = "CREATE"
+		}
+		payloads = append(payloads, marshal(tb, js, genAccount(rng, i, ct).values))
+	}
+	return js, payloads
+}
+
+func avgSize(ps [][]byte) float64 {
+	t := 0
+	for _, p := range ps {
+		t += len(p)
+	}
+	return float64(t) / float64(len(ps))
+}
+
+func reportRate(b *testing.B, events int) {
+	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+}
+
+func reportSize(b *testing.B, payloads [][]byte) { b.ReportMetric(avgSize(payloads), "bytes/event") }
+
+// BenchmarkMapDecode is the baseline: hamba/avro decoding into map[string]any.
+func BenchmarkMapDecode(b *testing.B) {
+	js, payloads := benchPayloads(b, 256)
+	s, err := avro.ParseWithCache(js, "", &avro.SchemaCache{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	n := 0
+	for b.Loop() {
+		var m map[string]any
+		if err := avroAPI.Unmarshal(s, payloads[n%len(payloads)], &m); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	reportRate(b, n)
+	reportSize(b, payloads)
+}
+
+// BenchmarkJSONL is the JSON-lines writer on the same payloads: the whole record (envelope, event, expanded
+// bitmaps) into a reused buffer.
+func BenchmarkJSONL(b *testing.B) {
+	js, payloads := benchPayloads(b, 256)
+	s := mustSchema(b, accountSchemaID, js)
+	r := &runner{dec: NewDecoder(), out: newOutput(io.Discard)}
+	f := &jsonFormatter{r: r}
+	ev := &archive.Event{ReplayID: replayID(1), EventID: "7cb562f2-c7aa-427d-99eb-f2a93b11cdd6", SchemaID: accountSchemaID, ReceivedAt: time.Now()}
+	b.ResetTimer()
+	n := 0
+	for b.Loop() {
+		ev.Payload = payloads[n%len(payloads)]
+		if err := f.event("/data/AccountChangeEvent", ev, s); err != nil {
+			b.Fatal(err)
+		}
+		n++
+	}
+	reportRate(b, n)
+	reportSize(b, payloads)
+}
+
+// benchArchive builds (once per process) an archive of SFARCHIVE_BENCH_EVENTS change events (default 100,000).
+var benchArchivePath string
+
+func benchArchive(b *testing.B) (*archive.Archive, int) {
+	n := 100_000
+	if v, err := strconv.Atoi(os.Getenv("SFARCHIVE_BENCH_EVENTS")); err == nil && v > 0 {
+		n = v
+	}
+	if benchArchivePath == "" {
+		dir, err := os.MkdirTemp("", "query-bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		path := filepath.Join(dir, "bench.sfarchive")
+		a, err := archive.Open(path, archive.Options{NoSync: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		js, payloads := benchPayloads(b, 512)
+		base := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC)
+		for start := 0; start < n; start += 1000 {
+			batch := archive.TopicBatch{Topic: "/data/AccountChangeEvent", Schemas: map[string]string{accountSchemaID: js}}
+			for i := start; i < min(start+1000, n); i++ {
+				batch.Events = append(batch.Events, archive.Event{ReplayID: replayID(uint64(i + 1)), EventID: fmt.Sprint(i),
+					SchemaID: accountSchemaID, Payload: payloads[i%len(payloads)], ReceivedAt: base.Add(time.Duration(i) * time.Millisecond)})
+			}
+			if _, err := a.Append([]archive.TopicBatch{batch}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := a.Close(); err != nil {
+			b.Fatal(err)
+		}
+		benchArchivePath = path
+	}
+	a, err := archive.Open(benchArchivePath, archive.Options{ReadOnly: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = a.Close() })
+	return a, n
+}
+
+func benchQuery(b *testing.B, opts Options) {
+	a, n := benchArchive(b)
+	b.ResetTimer()
+	scanned := 0
+	for b.Loop() {
+		res, err := Run(context.Background(), a, opts, io.Discard)
+		if err != nil {
+			b.Fatal(err)
+		}
+		scanned += res.Scanned
+	}
+	_ = n
+	reportRate(b, scanned)
+}
+
+// BenchmarkQueryJSONL is a full query of the archive to JSON lines.
+func BenchmarkQueryJSONL(b *testing.B) { benchQuery(b, Options{}) }
+
+// BenchmarkQueryWhere1Pct is a --where query that selects 1% of the events.
+func BenchmarkQueryWhere1Pct(b *testing.B) {
+	benchQuery(b, Options{Where: `commitNumber % 100 == 7`})
+}
+
+// BenchmarkQueryCSV is a full query to csv.
+func BenchmarkQueryCSV(b *testing.B) { benchQuery(b, Options{Format: FormatCSV}) }
+
+// BenchmarkQueryReceivedSince1Pct reads only the last 1% by receive time (served from the time index).
+func BenchmarkQueryReceivedSince1Pct(b *testing.B) {
+	_, n := benchArchive(b)
+	since := time.Date(2024, 3, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(n*99/100) * time.Millisecond)
+	benchQuery(b, Options{ReceivedSince: since})
+}

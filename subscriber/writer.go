@@ -1,0 +1,280 @@
+package subscriber
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/sfarchive/sfarchive/archive"
+)
+
+// topicState is what a topic's stream and the writer share.
+type topicState struct {
+	name   string
+	signal chan struct{} // capacity 1: "something was committed"
+
+	mu           sync.Mutex
+	mark         []byte // committed mark
+	uncommitted  int    // events handed to the writer, not yet committed
+	inFlight     int    // batches handed to the writer, not yet committed
+	archived     int64  // events committed this run
+	lastReceived time.Time
+	connected    bool
+}
+
+func newTopicState(name string, mark []byte) *topicState {
+	return &topicState{name: name, mark: mark, signal: make(chan struct{}, 1)}
+}
+
+func (t *topicState) handed(events int) {
+	t.mu.Lock()
+	t.uncommitted += events
+	t.inFlight++
+	t.mu.Unlock()
+}
+
+func (t *topicState) committed(events int, mark []byte, received time.Time) {
+	t.mu.Lock()
+	t.uncommitted -= events
+	t.inFlight--
+	t.archived += int64(events)
+	if len(mark) > 0 {
+		t.mark = mark
+	}
+	if !received.IsZero() {
+		t.lastReceived = received
+	}
+	t.mu.Unlock()
+	select {
+	case t.signal <- struct{}{}:
+	default:
+	}
+}
+
+func (t *topicState) snapshot() (mark []byte, uncommitted, inFlight int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.mark, t.uncommitted, t.inFlight
+}
+
+// handoff is one response's batch on its way to the writer.
+type handoff struct {
+	t     *topicState
+	batch archive.TopicBatch
+}
+
+// writer owns Store.Append: it folds every waiting batch into one call.
+type writer struct {
+	store   Store
+	in      chan handoff
+	schemas *schemaCache
+	log     *slog.Logger
+	// afterCommit is called with the number of events each commit stored.
+	afterCommit func(events int)
+	// fatal is called once when Append fails; the writer then discards.
+	fatal func(error)
+
+	mu      sync.Mutex
+	stats   archive.AppendStats
+	commits int
+	failed  bool
+}
+
+func (w *writer) run() {
+	for first := range w.in {
+		group := []handoff{first}
+	drain:
+		for {
+			select {
+			case h, ok := <-w.in:
+				if !ok {
+					break drain
+				}
+				group = append(group, h)
+			default:
+				break drain
+			}
+		}
+		w.commit(group)
+	}
+}
+
+func (w *writer) commit(group []handoff) {
+	if w.failed {
+		return // the run is stopping; a crash-equivalent: nothing marked
+	}
+	batches := mergeByTopic(group)
+	start := time.Now()
+	st, err := w.store.Append(batches)
+	if err != nil {
+		w.failed = true
+		w.fatal(fmt.Errorf("%w: commit %d batches: %w", ErrStore, len(batches), err))
+		return
+	}
+	events := 0
+	for _, b := range batches {
+		events += len(b.Events)
+		for id := range b.Schemas {
+			w.schemas.committed(id)
+		}
+	}
+	w.mu.Lock()
+	w.stats.Stored += st.Stored
+	w.stats.Duplicates += st.Duplicates
+	w.stats.Collisions += st.Collisions
+	w.commits++
+	w.mu.Unlock()
+	if st.Collisions > 0 {
+		w.log.Warn("replay IDs reused with a different event ID; kept under collision keys", "collisions", st.Collisions)
+	}
+	w.log.Debug("committed", "topics", len(batches), "events", events, "stored", st.Stored,
+		"duplicates", st.Duplicates, "took", time.Since(start))
+	for _, h := range group {
+		var recv time.Time
+		if n := len(h.batch.Events); n > 0 {
+			recv = h.batch.Events[n-1].ReceivedAt
+		}
+		h.t.committed(len(h.batch.Events), batchMark(h.batch), recv)
+	}
+	if w.afterCommit != nil {
+		w.afterCommit(events)
+	}
+}
+
+func (w *writer) totals() (archive.AppendStats, int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.stats, w.commits
+}
+
+// batchMark is the mark a committed batch leaves: its latest_replay_id, else
+// its last event's replay ID.
+func batchMark(b archive.TopicBatch) []byte {
+	if len(b.LatestReplayID) > 0 {
+		return b.LatestReplayID
+	}
+	if n := len(b.Events); n > 0 {
+		return b.Events[n-1].ReplayID
+	}
+	return nil
+}
+
+// mergeByTopic folds consecutive handoffs of one topic into one TopicBatch, in
+// first-seen topic order; events keep their delivery order.
+func mergeByTopic(group []handoff) []archive.TopicBatch {
+	idx := make(map[string]int)
+	var out []archive.TopicBatch
+	for _, h := range group {
+		b := h.batch
+		i, ok := idx[b.Topic]
+		if !ok {
+			idx[b.Topic] = len(out)
+			cp := b
+			cp.Events = append([]archive.Event(nil), b.Events...)
+			if len(b.Schemas) > 0 {
+				cp.Schemas = make(map[string]string, len(b.Schemas))
+				for k, v := range b.Schemas {
+					cp.Schemas[k] = v
+				}
+			}
+			out = append(out, cp)
+			continue
+		}
+		m := &out[i]
+		m.Events = append(m.Events, b.Events...)
+		m.LatestReplayID = batchMark(b)
+		for k, v := range b.Schemas {
+			if m.Schemas == nil {
+				m.Schemas = make(map[string]string)
+			}
+			m.Schemas[k] = v
+		}
+	}
+	return out
+}
+
+// schemaCache remembers which schema IDs the archive holds, fetches unknown
+// ones once (concurrent topics wait for the same fetch), and keeps fetched
+// schemas attached to batches until a commit stored them.
+type schemaCache struct {
+	store Store
+
+	mu      sync.Mutex
+	known   map[string]bool    // in the archive
+	pending map[string]string  // fetched, not yet committed
+	flights map[string]*flight // fetches in progress
+}
+
+type flight struct {
+	done chan struct{}
+	json string
+	err  error
+}
+
+func newSchemaCache(store Store) *schemaCache {
+	return &schemaCache{store: store, known: map[string]bool{}, pending: map[string]string{}, flights: map[string]*flight{}}
+}
+
+// need returns the schema JSON to include with a batch that uses id, or "" if
+// the archive already holds it. fetch is called at most once per ID at a time.
+func (c *schemaCache) need(ctx context.Context, id string, fetch func(context.Context, string) (string, error)) (string, error) {
+	c.mu.Lock()
+	if c.known[id] {
+		c.mu.Unlock()
+		return "", nil
+	}
+	if js, ok := c.pending[id]; ok {
+		c.mu.Unlock()
+		return js, nil
+	}
+	if f, ok := c.flights[id]; ok {
+		c.mu.Unlock()
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+		if f.err != nil {
+			return "", f.err
+		}
+		return c.need(ctx, id, fetch)
+	}
+	f := &flight{done: make(chan struct{})}
+	c.flights[id] = f
+	c.mu.Unlock()
+
+	has, err := c.store.HasSchema(id)
+	if err != nil {
+		f.err = fmt.Errorf("%w: look up schema %s: %w", ErrStore, id, err)
+	} else if !has {
+		f.json, f.err = fetch(ctx, id)
+	}
+	c.mu.Lock()
+	delete(c.flights, id)
+	switch {
+	case f.err != nil:
+	case has:
+		c.known[id] = true
+	default:
+		c.pending[id] = f.json
+	}
+	c.mu.Unlock()
+	close(f.done)
+	if f.err != nil || has {
+		return "", f.err
+	}
+	return f.json, nil
+}
+
+func (c *schemaCache) committed(id string) {
+	c.mu.Lock()
+	c.known[id] = true
+	delete(c.pending, id)
+	c.mu.Unlock()
+}
+
+// sameID reports whether two replay IDs are the same bytes.
+func sameID(a, b []byte) bool { return len(a) > 0 && bytes.Equal(a, b) }
