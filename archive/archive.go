@@ -109,7 +109,7 @@ func Open(path string, opts Options) (*Archive, error) {
 	// An empty or layout-less bbolt file left behind becomes an archive at the next writable open.
 	db, err := bolt.Open(path, 0o600, bopts)
 	if err != nil {
-		return nil, fmt.Errorf("open archive %s: %w", path, translateOpenError(path, opts, err))
+		return nil, fmt.Errorf("open archive %s: %w", path, translateOpenError(opts, err))
 	}
 	a := &Archive{db: db, path: path, readOnly: opts.ReadOnly, log: log}
 	if err := a.checkLayout(opts.WriterVersion); err != nil {
@@ -125,14 +125,14 @@ func Open(path string, opts Options) (*Archive, error) {
 	return a, nil
 }
 
-func translateOpenError(path string, opts Options, err error) error {
+func translateOpenError(opts Options, err error) error {
 	switch {
 	case (errors.Is(err, errLockTimeout) || errors.Is(err, berrors.ErrTimeout)) && opts.ReadOnly:
-		return fmt.Errorf("%w: another sfarchive process (probably a running `sfarchive subscribe`) is writing %s; "+
-			"gave up after %s", ErrLocked, path, opts.LockTimeout)
+		return fmt.Errorf("%w: another sfarchive process (probably a running `sfarchive subscribe`) is writing "+
+			"it; gave up after %s", ErrLocked, opts.LockTimeout)
 	case errors.Is(err, errLockTimeout), errors.Is(err, berrors.ErrTimeout):
 		return fmt.Errorf("%w: another sfarchive process (probably a running `sfarchive subscribe`, or a query "+
-			"still reading) holds %s; gave up after %s", ErrLocked, path, opts.LockTimeout)
+			"still reading) holds it; gave up after %s", ErrLocked, opts.LockTimeout)
 	case errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("%w: %v", ErrNotFound, err)
 	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum),

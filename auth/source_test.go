@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -194,6 +195,7 @@ func TestWaiterTakesOverWhenLeaderCancels(t *testing.T) {
 	f := newFixture(t, false, nil, func(h http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if calls.Add(1) == 1 {
+				_, _ = io.Copy(io.Discard, r.Body) // so that the server notices the client leaving
 				close(first)
 				<-r.Context().Done() // the first login never answers
 				return

@@ -88,7 +88,7 @@ func TestGeneratorChangeEventsDecodeAndMatchTruth(t *testing.T) {
 	g := NewGenerator(42, srv)
 	seen := map[string]int{}
 	for _, topic := range []string{accountTopic, "/data/ContactChangeEvent", "/data/OpportunityChangeEvent", "/data/ChangeEvents"} {
-		gens, err := g.PublishN(topic, 300)
+		gens, err := g.PublishN(topic, 150)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -162,19 +163,26 @@ type nodeRun struct {
 	stdout, stderr []byte
 }
 
-// run runs `node client.mjs mode` with the SFA_* variables in env. The script has its own hard timeout
-// (SFA_TIMEOUT_MS); ctx is the outer bound. A non-zero exit fails the test with the script's stderr.
-func (nc nodeClient) run(t *testing.T, ctx context.Context, mode string, env map[string]string) nodeRun {
-	t.Helper()
-	cmd := exec.CommandContext(ctx, nc.node, "client.mjs", mode)
+// command prepares `node client.mjs mode` with the SFA_* variables in env (and none of the caller's).
+func (nc nodeClient) command(ctx context.Context, mode string, env map[string]string, stdout, stderr *bytes.Buffer) *exec.Cmd {
+	// DEP0123: grpc-js passes the IP address of the endpoint as TLS server name; Node warns on every run.
+	cmd := exec.CommandContext(ctx, nc.node, "--disable-warning=DEP0123", "client.mjs", mode)
 	cmd.Dir = nc.dir
 	cmd.Env = cleanEnv("SFA_")
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.WaitDelay = 5 * time.Second
+	return cmd
+}
+
+// run runs `node client.mjs mode` with the SFA_* variables in env. The script has its own hard timeout
+// (SFA_TIMEOUT_MS); ctx is the outer bound. A non-zero exit fails the test with the script's stderr.
+func (nc nodeClient) run(t *testing.T, ctx context.Context, mode string, env map[string]string) nodeRun {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd := nc.command(ctx, mode, env, &stdout, &stderr)
 	start := time.Now()
 	err := cmd.Run()
 	t.Logf("node client.mjs %s: %v, %d bytes of output", mode, time.Since(start).Round(time.Millisecond), stdout.Len())
@@ -182,6 +190,23 @@ func (nc nodeClient) run(t *testing.T, ctx context.Context, mode string, env map
 		t.Fatalf("node client.mjs %s failed: %v\nstderr:\n%s\nstdout (last 2000 bytes):\n%s",
 			mode, err, stderr.Bytes(), tail(stdout.Bytes(), 2000))
 	}
+	return nodeRun{stdout: stdout.Bytes(), stderr: stderr.Bytes()}
+}
+
+// runFailing is run for a client.mjs run that must fail (exit non-zero, not by the outer timeout).
+func (nc nodeClient) runFailing(t *testing.T, ctx context.Context, mode string, env map[string]string) nodeRun {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd := nc.command(ctx, mode, env, &stdout, &stderr)
+	err := cmd.Run()
+	var exit *exec.ExitError
+	switch {
+	case err == nil:
+		t.Fatalf("node client.mjs %s succeeded, want a failure\nstdout:\n%s", mode, tail(stdout.Bytes(), 2000))
+	case ctx.Err() != nil || !errors.As(err, &exit):
+		t.Fatalf("node client.mjs %s did not exit by itself: %v\nstderr:\n%s", mode, err, stderr.Bytes())
+	}
+	t.Logf("node client.mjs %s failed as expected: %s", mode, bytes.TrimSpace(stderr.Bytes()))
 	return nodeRun{stdout: stdout.Bytes(), stderr: stderr.Bytes()}
 }
 

@@ -83,7 +83,23 @@ func TestNodeClientPublishArchivedBySfarchive(t *testing.T) {
 	checkPublishRequests(t, emu.srv.Requests())
 
 	// sfarchive archives it and prints it back.
-	out := archiveAndQueryWithLibraries(t, emu)
+	bin := buildSfarchive(t)
+	archivePath := filepath.Join(t.TempDir(), "orders.sfa")
+	runSfarchive(t, bin, "subscribe",
+		"--archive", archivePath,
+		"--endpoint", emu.addr,
+		"--ca-file", emu.certFile,
+		"--auth", "token",
+		"--access-token", accessToken,
+		"--instance-url", instanceURL,
+		"--org-id", orgID,
+		"--topic", orderTopic,
+		"--from", "earliest",
+		"--exit-when-idle", "2s",
+		"--progress", "never",
+	)
+	out := runSfarchive(t, bin, "query", "--archive", archivePath, "--topic", orderTopic)
+	t.Logf("sfarchive query printed: %s", bytes.TrimSpace(out))
 	records := jsonLines[map[string]any](t, out)
 	if len(records) != 1 {
 		t.Fatalf("sfarchive query printed %d records, want 1:\n%s", len(records), out)

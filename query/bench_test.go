@@ -25,7 +25,19 @@ func benchPayloads(tb testing.TB, n int) (js string, payloads [][]byte) {
 		if i%2 == 0 {
 			ct = "CREATE"
 		}
-		payloads = append(payloads, marshal(tb, js, genAccount(rng, i, ct).values))
+		v := genAccount(rng, i, ct).values
+		// Fill a few more text fields so that events average about 1 KiB.
+		v["AccountNumber"] = u("string", fmt.Sprintf("CD%08d", rng.IntN(1e8)))
+		v["Site"] = u("string", "Headquarters")
+		v["Sic"] = u("string", "7372")
+		v["SicDesc"] = u("string", "Prepackaged Software")
+		v["Ownership"] = u("string", "Public")
+		v["TickerSymbol"] = u("string", "ACME")
+		v["Rating"] = u("string", "Hot")
+		v["AccountSource"] = u("string", "Partner Referral")
+		v["Region__c"] = u("string", "EMEA")
+		v["CustomerPriority__c"] = u("string", "High")
+		payloads = append(payloads, marshal(tb, js, v))
 	}
 	return js, payloads
 }

@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 type sampleFile struct {
@@ -241,4 +242,35 @@ func FuzzDecodePayload(f *testing.F) {
 		var st recordState
 		st.expand(d, s, true)
 	})
+}
+
+// FuzzJSONString: appendJSONString gives valid JSON that reads back as the input (invalid UTF-8 as U+FFFD).
+func FuzzJSONString(f *testing.F) {
+	for _, s := range []string{"", "plain ascii text!", "a\"b\\c\n\t\x00\x1f<>&\u2028\u2029é東京", "\xff\xfe ok", "12345678\"12345678<"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := appendJSONString(nil, s)
+		var back string
+		if err := json.Unmarshal(out, &back); err != nil {
+			t.Fatalf("%q → %s: %v", s, out, err)
+		}
+		if want := strings.ToValidUTF8(s, "\ufffd"); back != want && !utf8Replaced(s, back) {
+			t.Fatalf("%q → %s → %q", s, out, back)
+		}
+		if bytes.ContainsAny(out, "<>&") {
+			t.Fatalf("HTML characters not escaped: %s", out)
+		}
+	})
+}
+
+// utf8Replaced accepts encoding/json's rule of one U+FFFD per invalid byte.
+func utf8Replaced(in, out string) bool {
+	var b strings.Builder
+	for i := 0; i < len(in); {
+		r, n := utf8.DecodeRuneInString(in[i:])
+		b.WriteRune(r)
+		i += n
+	}
+	return b.String() == out
 }

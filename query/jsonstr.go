@@ -21,6 +21,10 @@ func appendJSONString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		if i+8 <= len(s) && plainWord(load64(s, i)) {
+			i += 8
+			continue
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if safeASCII[c] {
@@ -80,4 +84,29 @@ func unsafeString(b []byte) string {
 		return ""
 	}
 	return unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+const (
+	lsb8 = 0x0101010101010101
+	msb8 = 0x8080808080808080
+)
+
+// load64 reads 8 bytes of s at i as a little-endian word (the compiler merges the loads).
+func load64(s string, i int) uint64 {
+	_ = s[i+7]
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+}
+
+// plainWord reports whether all 8 bytes of w are ASCII that JSON strings take as is (no control character,
+// quote, backslash, <, > or &), eight at a time.
+func plainWord(w uint64) bool {
+	q := w ^ (lsb8 * '"')
+	b := w ^ (lsb8 * '\\')
+	lt := w ^ (lsb8 * '<')
+	gt := w ^ (lsb8 * '>')
+	amp := w ^ (lsb8 * '&')
+	mask := w | (w-lsb8*0x20)&^w |
+		(q-lsb8)&^q | (b-lsb8)&^b | (lt-lsb8)&^lt | (gt-lsb8)&^gt | (amp-lsb8)&^amp
+	return mask&msb8 == 0
 }

@@ -390,3 +390,21 @@ func TestBadOptions(t *testing.T) {
 		}
 	}
 }
+
+// The examples in the package documentation compile and run.
+func TestWhereDocExamples(t *testing.T) {
+	src := fixtureSource(t)
+	for expr, n := range map[string]int{
+		`commitNumber == 1698100138468892700`:                                              1,
+		`changeType == "UPDATE" && "Industry" in changed_fields`:                           3,
+		`BillingAddress.City == "Paris" || BillingAddress.Country in ["FR", "France"]`:     -1,
+		`Amount__c >= 1000 && Order_Number__c startsWith "ORD-"`:                           3,
+		`LastModifiedDate >= ms("2024-03-01") && commitUser == "005xx000001X8Uz"`:          0,
+		`any(recordIds, # startsWith "001") && received_at > date("2024-03-01T00:00:00Z")`: 7,
+	} {
+		out, res := runQuery(t, src, Options{Where: expr})
+		if got := len(parseLines(t, out)); n >= 0 && got != n {
+			t.Errorf("--where %s: %d records, want %d (%+v)", expr, got, n, res)
+		}
+	}
+}

@@ -213,11 +213,18 @@ func (r *running) wait(t *testing.T) (Summary, error) {
 }
 
 // eventually polls cond until it holds or the timeout passes.
-func eventually(t *testing.T, what string, timeout time.Duration, cond func() bool) {
+func eventually(t *testing.T, what string, timeout time.Duration, cond func() bool, runs ...*running) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
+			for _, r := range runs {
+				select {
+				case <-r.done:
+					t.Logf("a run ended early: %v", r.err)
+				default:
+				}
+			}
 			t.Fatalf("timed out after %s waiting for %s", timeout, what)
 		}
 		time.Sleep(5 * time.Millisecond)

@@ -41,7 +41,7 @@ func TestArchiveStopResume(t *testing.T) {
 	e.publish(orderTopic, 250, 1024)
 	e.publish(secondTopic, 250, 1024)
 	cfg.MaxEvents = 0
-	cfg.ExitWhenIdle = 300 * time.Millisecond
+	cfg.ExitWhenIdle = time.Second
 	sum, err = start(t, cfg, a).wait(t)
 	if err != nil {
 		t.Fatalf("second run: %v", err)

@@ -105,7 +105,7 @@ func TestCancelCommitsAndResumes(t *testing.T) {
 			t.Fatalf("%s: mark %x is not the last committed event", topic, m)
 		}
 	}
-	cfg.ExitWhenIdle = 200 * time.Millisecond
+	cfg.ExitWhenIdle = time.Second
 	if _, err := start(t, cfg, a).wait(t); err != nil {
 		t.Fatalf("second run: %v", err)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/urfave/cli/v2"
@@ -105,7 +106,8 @@ func withUsageErrors(c *cli.Command) *cli.Command {
 	return c
 }
 
-// report prints err (if any) with its hint and returns the exit code.
+// report prints err (if any) with its hint on one line and returns the exit
+// code.
 func report(stderr io.Writer, err error) int {
 	if err == nil {
 		return exitOK
@@ -114,9 +116,10 @@ func report(stderr io.Writer, err error) int {
 		return exitOK
 	}
 	code := exitCode(err)
-	fmt.Fprintf(stderr, "sfarchive: error: %v\n", err)
+	msg := strings.ReplaceAll(err.Error(), "\n", "; ")
 	if h := hintFor(err); h != "" {
-		fmt.Fprintf(stderr, "Try: %s\n", h)
+		msg += "; try: " + h
 	}
+	fmt.Fprintf(stderr, "sfarchive: error: %s\n", msg)
 	return code
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/sfarchive/sfarchive/archive"
 	"github.com/sfarchive/sfarchive/auth"
+	"github.com/sfarchive/sfarchive/query"
+	"github.com/sfarchive/sfarchive/subscriber"
 )
 
 // Exit codes, as DESIGN.md and `sfarchive --help` list them.
@@ -111,7 +113,9 @@ func hintFor(err error) string {
 		return "check the username, password + security token, client ID/secret or key, and --login-url (sandboxes use https://test.salesforce.com)"
 	case errors.Is(err, auth.ErrCannotRefresh):
 		return "get a new access token (e.g. `sf org display`), or use --auth soap|client-credentials|jwt so sfarchive can log in again by itself"
-	case errors.Is(err, archive.ErrTopicNotFound):
+	case errors.Is(err, subscriber.ErrUnreachable):
+		return "check --endpoint (HOST:PORT; Salesforce: api.pubsub.salesforce.com:7443), --insecure or --ca-file, and the network"
+	case errors.Is(err, archive.ErrTopicNotFound), errors.Is(err, query.ErrNoTopicMatch):
 		return "`sfarchive status --archive FILE` lists the archived topics"
 	}
 	switch grpcCode(err) {

@@ -94,4 +94,3 @@ func requireFlag(c *cli.Context, name, why string) error {
 	}
 	return nil
 }
-

@@ -95,7 +95,8 @@ func runQuery(c *cli.Context, e *env) error {
 	switch {
 	case errors.Is(err, query.ErrOutputClosed):
 		return nil
-	case errors.Is(err, query.ErrBadOption), errors.Is(err, query.ErrBadExpression), errors.Is(err, query.ErrNoTopicMatch):
+	case errors.Is(err, query.ErrBadOption), errors.Is(err, query.ErrBadExpression), errors.Is(err, query.ErrNoTopicMatch),
+		errors.Is(err, archive.ErrTopicNotFound):
 		return usageErr(err)
 	case err != nil:
 		var ee *query.EventError

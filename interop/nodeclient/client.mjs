@@ -6,16 +6,28 @@
 //                               events arrived (plus a short grace period that catches surplus deliveries,
 //                               which are printed too)
 //   node client.mjs publish     publish one event (SFA_PAYLOAD, in the client's Avro-JSON form) to SFA_TOPIC
-//                               and print the publish result as one JSON line
+//                               with the Publish RPC and print the publish result as one JSON line
+//   node client.mjs publish-batch
+//                               publish the events of SFA_EVENTS (a JSON array of {"id":…,"payload":…}) in
+//                               one request on a PublishStream and print each result as one JSON line
 //
-// Environment: SFA_ENDPOINT (host:port), SFA_ACCESS_TOKEN, SFA_INSTANCE_URL (https://...), SFA_ORG_ID,
-// SFA_TOPIC, SFA_COUNT (subscribe), SFA_REPLAY_ID (subscribe, optional: decimal, as the client numbers replay
-// IDs; it sends them as 8 bytes big-endian), SFA_PAYLOAD (publish, JSON), SFA_EVENT_ID (publish, optional correlation
-// key), SFA_TIMEOUT_MS (hard limit, default 60000), SFA_GRACE_MS (subscribe, default 300), SFA_DEBUG=1 (client
-// debug logs on stderr).
+// Environment:
+//   SFA_ENDPOINT      host:port of the emulator (TLS; the certificate is not verified)
+//   SFA_ACCESS_TOKEN, SFA_INSTANCE_URL (https://...), SFA_ORG_ID   user-supplied auth
+//   SFA_TOPIC         topic name
+//   SFA_COUNT         subscribe: events to wait for
+//   SFA_REPLAY_ID     subscribe, optional: start after this replay ID, in decimal as the client numbers them
+//                     (it sends them back as 8 bytes, big-endian)
+//   SFA_GRACE_MS      subscribe: wait after the last expected event (default 300)
+//   SFA_PAYLOAD       publish: the event as JSON in the client's Avro-JSON form (unions wrapped)
+//   SFA_EVENT_ID      publish, optional: correlation key, sent as ProducerEvent.id
+//   SFA_EVENTS        publish-batch: JSON array of {"id": optional correlation key, "payload": as SFA_PAYLOAD}
+//   SFA_TIMEOUT_MS    hard limit for the whole run (default 60000)
+//   SFA_DEBUG=1       the client's debug and info logs on stderr
 //
-// stdout carries only the JSON lines; the client's own logs go to stderr. BigInt values (Avro longs beyond
-// 2^53, e.g. commitNumber) are printed as strings. Any error exits non-zero with a message on stderr.
+// stdout carries only JSON lines; the client's own logs go to stderr. BigInt values (Avro longs beyond 2^53,
+// e.g. commitNumber) are printed as strings. Any error exits non-zero with a message on stderr; a gRPC status
+// the client received is also printed to stdout as {"grpcError":{"code":…,"details":…,"metadata":{…}}}.
 
 import PubSubApiClient from 'salesforce-pubsub-api-client';
 
@@ -33,9 +45,24 @@ function fail(message, cause) {
     if (cause !== undefined) {
         text += `: ${describe(cause)}`;
     }
+    // A gRPC status anywhere in the cause chain is also printed to stdout, as one JSON line, so that tests can
+    // check what the client saw: status code, details and trailers.
+    const status = grpcStatusOf(cause);
+    if (status) {
+        process.stdout.write(toJSON({ grpcError: status }) + '\n');
+    }
     process.stderr.write(text + '\n', () => process.exit(1));
     // If stderr never drains, still exit.
     setTimeout(() => process.exit(1), 200).unref();
+}
+
+function grpcStatusOf(err) {
+    for (let e = err, depth = 0; e && typeof e === 'object' && depth < 6; e = e.cause, depth++) {
+        if (typeof e.code === 'number' && e.metadata && typeof e.metadata.getMap === 'function') {
+            return { code: e.code, details: e.details, metadata: e.metadata.getMap() };
+        }
+    }
+    return undefined;
 }
 
 function describe(err) {
@@ -214,6 +241,52 @@ async function publish() {
     finish(client, 0);
 }
 
+async function publishBatch() {
+    const topic = env('SFA_TOPIC');
+    let events;
+    try {
+        events = JSON.parse(env('SFA_EVENTS'));
+    } catch (err) {
+        fail('SFA_EVENTS is not valid JSON', err);
+        return;
+    }
+    if (!Array.isArray(events) || events.length === 0) {
+        fail('SFA_EVENTS must be a non-empty JSON array');
+        return;
+    }
+    const client = newClient();
+    await client.connect();
+    // The client resolves publishBatch once the request is written; results come through the callback.
+    const callback = (_info, type, data) => {
+        switch (type) {
+            case 'publishResponse': {
+                for (const r of data.results) {
+                    if (r.error) {
+                        fail('publish result carries an error', new Error(toJSON(r.error)));
+                        return;
+                    }
+                    process.stdout.write(
+                        toJSON({ replayId: String(r.replayId), correlationKey: r.correlationKey }) + '\n'
+                    );
+                }
+                finish(client, 0);
+                break;
+            }
+            case 'error':
+                fail('publish stream error', data);
+                break;
+            case 'grpcStatus':
+                if (data && data.code !== 0) {
+                    fail('publish stream status', data);
+                }
+                break;
+            default:
+                break;
+        }
+    };
+    await client.publishBatch(topic, events, callback);
+}
+
 switch (mode) {
     case 'subscribe':
         subscribe().catch((err) => fail('subscribe failed', err));
@@ -221,6 +294,9 @@ switch (mode) {
     case 'publish':
         publish().catch((err) => fail('publish failed', err));
         break;
+    case 'publish-batch':
+        publishBatch().catch((err) => fail('publish-batch failed', err));
+        break;
     default:
-        fail('usage: node client.mjs subscribe|publish (configured through SFA_* environment variables)');
+        fail('usage: node client.mjs subscribe|publish|publish-batch (configured through SFA_* environment variables)');
 }
