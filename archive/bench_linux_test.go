@@ -10,13 +10,14 @@ import (
 )
 
 // BenchmarkScanCold scans a file evicted from the page cache (posix_fadvise DONTNEED) before every iteration,
-// with the advice a read-only open gives (readaheadAdvice) and with bbolt's own MADV_RANDOM for comparison.
+// with the advice a read-only open gives (readaheadAdvice, MADV_NORMAL), bbolt's own MADV_RANDOM and
+// MADV_SEQUENTIAL for comparison.
 func BenchmarkScanCold(b *testing.B) {
 	path := buildBenchArchive(b, 1000, 100)
 	for _, bc := range []struct {
 		name   string
 		advice int
-	}{{"archive-advice", readaheadAdvice}, {"bbolt-random", unix.MADV_RANDOM}, {"normal", unix.MADV_NORMAL}} {
+	}{{"archive-advice", readaheadAdvice}, {"bbolt-random", unix.MADV_RANDOM}, {"sequential", unix.MADV_SEQUENTIAL}} {
 		b.Run(bc.name, func(b *testing.B) {
 			var n int
 			for b.Loop() {

@@ -115,7 +115,7 @@ func (p Problem) String() string {
 
 // Verify checks the archive: bbolt's consistency check (every page reachable once, keys ordered), every envelope
 // decodes, every schema an event or schema-use record references is stored, every topic's counters agree with its
-// events, and every topic's mark is not behind its last event. It returns the problems found (empty = healthy); the
+// events, every time index entry points at an event, and every topic's mark is not behind its last event. It returns the problems found (empty = healthy); the
 // error is for failures to run the check at all. Decoding payloads is the query package's job.
 func (a *Archive) Verify(ctx context.Context) ([]Problem, error) {
 	var problems []Problem
@@ -201,6 +201,18 @@ func verifyTopic(ctx context.Context, t *bolt.Bucket, topic string, schemas *bol
 		case maxID != nil && bytes.Compare(st.hwm, maxID) < 0:
 			add(Problem{Topic: topic, ReplayID: clone(maxID),
 				What: fmt.Sprintf("mark %x is behind the last event", st.hwm)})
+		}
+	}
+	if times, events := t.Bucket(bucketTimes), t.Bucket(bucketEvents); times != nil {
+		err := times.ForEach(func(k, v []byte) error {
+			if len(k) != 8 || events == nil || events.Get(v) == nil {
+				add(Problem{Topic: topic, ReplayID: clone(v),
+					What: fmt.Sprintf("time index entry %x points at no event", k)})
+			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 	}
 	if used := t.Bucket(bucketSchemasUsed); used != nil {

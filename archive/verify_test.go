@@ -38,6 +38,14 @@ func TestVerify(t *testing.T) {
 				t.Fatal(err)
 			}
 		}, []string{"state counts 1 events, the bucket holds 2", "behind the last event"}},
+		{"time index entry without its event", func(t *testing.T, a *Archive) {
+			mustAppend(t, a, TopicBatch{Topic: topicA, Events: []Event{testEvent(1, "s", at)}, Schemas: map[string]string{"s": "{}"}})
+			if err := a.db.Update(func(tx *bolt.Tx) error {
+				return topicBucket(tx, topicA).Bucket(bucketTimes).Put(timeKey(at.Add(time.Hour)), rid10(77))
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}, []string{"points at no event"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,12 +2,15 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 )
 
 // Credentials are what every Pub/Sub API call carries: the accesstoken,
-// instanceurl and tenantid headers.
+// instanceurl and tenantid headers. Printing them (fmt, slog, encoding/json)
+// never shows the token.
 type Credentials struct {
 	AccessToken string // secret: never printed by String, GoString or LogValue
 	InstanceURL string // scheme://host[:port], no path
@@ -32,6 +35,22 @@ func (c Credentials) String() string {
 // GoString implements fmt.GoStringer (%#v) without the token.
 func (c Credentials) GoString() string {
 	return fmt.Sprintf("auth.Credentials{InstanceURL:%q, OrgID:%q, AccessToken:%q}", c.InstanceURL, c.OrgID, c.tokenShown())
+}
+
+// Format implements fmt.Formatter so that no verb (%d, %x, …) can print the
+// token: %#v is GoString, anything else is String.
+func (c Credentials) Format(f fmt.State, verb rune) {
+	if verb == 'v' && f.Flag('#') {
+		_, _ = io.WriteString(f, c.GoString())
+		return
+	}
+	_, _ = io.WriteString(f, c.String())
+}
+
+// MarshalJSON writes the credentials with the token redacted, so that they
+// cannot reach a JSON log or file by accident.
+func (c Credentials) MarshalJSON() ([]byte, error) {
+	return json.Marshal(map[string]string{"instance_url": c.InstanceURL, "org_id": c.OrgID, "access_token": c.tokenShown()})
 }
 
 // LogValue implements slog.LogValuer without the token.

@@ -50,8 +50,14 @@ func TestEachFlowLogsIn(t *testing.T) {
 				if cur, _ := src.Credentials(ctx); cur != fresh {
 					t.Fatal("Credentials after Refresh does not return the new token")
 				}
-				if strings.Contains(f.logs.String(), fresh.AccessToken) {
-					t.Fatal("the access token appears in the log")
+				logs := f.logs.String()
+				if !strings.Contains(logs, "logged in") {
+					t.Fatalf("no login logged: %s", logs)
+				}
+				for _, secret := range []string{fresh.AccessToken, c.AccessToken, testPassword, testSecToken, testSecret} {
+					if strings.Contains(logs, secret) {
+						t.Fatal("a secret appears in the log")
+					}
 				}
 			})
 		}

@@ -147,19 +147,23 @@ func normalizeInstanceURL(raw string) (string, error) {
 
 // send sends one request with the settings' timeout and reads the response
 // (at most maxResponse bytes).
-func (s settings) send(ctx context.Context, req *http.Request) (int, http.Header, []byte, error) {
+func (s settings) send(ctx context.Context, req *http.Request) (int, []byte, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	resp, err := s.client.Do(req.WithContext(ctx))
 	if err != nil {
-		return 0, nil, nil, err
+		err = transportError(err)
+		if errors.Is(err, context.DeadlineExceeded) && ctx.Err() != nil {
+			return 0, nil, fmt.Errorf("%s %s: no answer within %v: %w", req.Method, req.URL.Redacted(), s.timeout, err)
+		}
+		return 0, nil, fmt.Errorf("%s %s: %w", req.Method, req.URL.Redacted(), err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse))
 	if err != nil {
-		return resp.StatusCode, resp.Header, nil, fmt.Errorf("read response: %w", err)
+		return resp.StatusCode, nil, fmt.Errorf("%s %s: read response: %w", req.Method, req.URL.Redacted(), err)
 	}
-	return resp.StatusCode, resp.Header, body, nil
+	return resp.StatusCode, body, nil
 }
 
 // scrub removes secrets from text that came from a server, and shortens it.
@@ -295,12 +299,12 @@ func newCached(method string, s settings, err error, login loginFunc) *cached {
 	return &cached{method: method, err: err, login: login, log: s.log}
 }
 
-// requestError describes a failed HTTP exchange without repeating the body
-// that was sent (it holds secrets). *url.Error names only method and URL.
-func requestError(method, verb, endpoint string, err error) error {
+// transportError drops the *url.Error layer (the caller names method and
+// URL itself); the request body, which holds secrets, is never quoted.
+func transportError(err error) error {
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		err = ue.Err
+		return ue.Err
 	}
-	return fmt.Errorf("%s login: %s %s: %w", method, verb, endpoint, err)
+	return err
 }

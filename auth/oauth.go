@@ -103,9 +103,9 @@ func (o oauth) login(ctx context.Context, form url.Values) (Credentials, error) 
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	status, _, body, err := o.s.send(ctx, req)
+	status, body, err := o.s.send(ctx, req)
 	if err != nil {
-		return Credentials{}, requestError(o.method, "POST", endpoint, err)
+		return Credentials{}, fmt.Errorf("%s login: %w", o.method, err)
 	}
 	if status != http.StatusOK {
 		var e oauthErrorBody
@@ -158,12 +158,12 @@ func (o oauth) userInfo(ctx context.Context, endpoint, token string) (string, er
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Accept", "application/json")
-	status, _, body, err := o.s.send(ctx, req)
+	status, body, err := o.s.send(ctx, req)
 	if err != nil {
-		return "", requestError(o.method, "GET", endpoint, err)
+		return "", err
 	}
 	if status != http.StatusOK {
-		return "", fmt.Errorf("GET %s: HTTP %d: %s", endpoint, status, scrub(string(body), append(o.secrets, token)...))
+		return "", fmt.Errorf("GET %s: HTTP %d: %s", endpoint, status, scrub(string(body), append([]string{token}, o.secrets...)...))
 	}
 	var info struct {
 		OrganizationID string `json:"organization_id"`

@@ -36,12 +36,15 @@ func soapLogin(ctx context.Context, s settings, endpoint, username, password str
 	}
 	req.Header.Set("Content-Type", "text/xml; charset=UTF-8")
 	req.Header.Set("SOAPAction", "login")
-	status, _, body, err := s.send(ctx, req)
+	status, body, err := s.send(ctx, req)
 	if err != nil {
-		return Credentials{}, requestError("soap", "POST", endpoint, err)
+		return Credentials{}, fmt.Errorf("soap login: %w", err)
 	}
 	res, perr := parseSOAPLogin(body)
 	if res.faultString != "" || res.faultCode != "" {
+		if transientFault(res.faultCode) {
+			return Credentials{}, fmt.Errorf("soap login: POST %s: HTTP %d, %s: %s", endpoint, status, res.faultCode, scrub(res.faultString, password))
+		}
 		return Credentials{}, &RejectedError{
 			Method: "soap", URL: endpoint, StatusCode: status,
 			Code:    res.faultCode,
@@ -137,4 +140,18 @@ func parseSOAPLogin(body []byte) (soapResult, error) {
 		return res, errors.New("not a SOAP envelope")
 	}
 	return res, nil
+}
+
+// transientFault reports whether a SOAP faultcode is a server-side condition
+// that may clear on retry, rather than a refusal of the credentials.
+func transientFault(code string) bool {
+	_, local, _ := strings.Cut(code, ":")
+	if local == "" {
+		local = code
+	}
+	switch local {
+	case "Server", "SERVER_UNAVAILABLE", "REQUEST_LIMIT_EXCEEDED":
+		return true
+	}
+	return false
 }

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -61,13 +62,15 @@ func TestCredentialsRedacted(t *testing.T) {
 		slog.New(h).Info("creds", "credentials", c, "ptr", &c)
 	}
 	outputs := map[string]string{
-		"%v":   fmt.Sprintf("%v", c),
-		"%+v":  fmt.Sprintf("%+v", c),
-		"%#v":  fmt.Sprintf("%#v", c),
-		"%s":   fmt.Sprintf("%s", c),
-		"ptr":  fmt.Sprintf("%v %+v", &c, &c),
-		"slog": logBuf.String(),
-		"err":  fmt.Errorf("wrapped %v", c).Error(),
+		"%v":       fmt.Sprintf("%v", c),
+		"%+v":      fmt.Sprintf("%+v", c),
+		"%#v":      fmt.Sprintf("%#v", c),
+		"%s":       fmt.Sprintf("%s", c),
+		"ptr":      fmt.Sprintf("%v %+v", &c, &c),
+		"slog":     logBuf.String(),
+		"err":      fmt.Errorf("wrapped %v", c).Error(),
+		"%d %x %q": fmt.Sprintf("%d %x %q %10s", c, c, c, c),
+		"json":     func() string { b, _ := json.Marshal(map[string]any{"c": c}); return string(b) }(),
 	}
 	for name, out := range outputs {
 		if strings.Contains(out, token) {
@@ -218,7 +221,11 @@ func TestWaiterTakesOverWhenLeaderCancels(t *testing.T) {
 		got, err = src.Credentials(context.Background())
 		waiterDone <- err
 	}()
+	deadline := time.Now().Add(5 * time.Second)
 	for src.waiting() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the second caller never waited for the first login")
+		}
 		time.Sleep(time.Millisecond)
 	}
 	cancel()
@@ -241,7 +248,11 @@ func TestWaiterContextCancelled(t *testing.T) {
 	defer close(release)
 	src := NewSOAP(f.l, testUser, testPassword+testSecToken).(*cached)
 	go func() { _, _ = src.Credentials(context.Background()) }()
-	for src.inFlight() == false {
+	deadline := time.Now().Add(5 * time.Second)
+	for !src.inFlight() {
+		if time.Now().After(deadline) {
+			t.Fatal("no login started")
+		}
 		time.Sleep(time.Millisecond)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/big"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/hamba/avro/v2"
@@ -243,8 +244,8 @@ func ExpandBitmap(rec *avro.RecordSchema, vals []string) ([]string, error) {
 		if !ok {
 			return nil, fmt.Errorf("bitmap entry %q: want N-0xHEX", v)
 		}
-		var idx int
-		if _, err := fmt.Sscanf(p, "%d", &idx); err != nil || idx < 0 || idx >= len(rec.Fields()) {
+		idx, err := strconv.Atoi(p)
+		if err != nil || idx < 0 || idx >= len(rec.Fields()) {
 			return nil, fmt.Errorf("bitmap entry %q: bad parent index", v)
 		}
 		b, ok := new(big.Int).SetString(h, 16)

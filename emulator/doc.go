@@ -36,8 +36,10 @@
 //     CommitReplayResponse (bad ones with ErrorCode COMMIT, stream continues); a new stream starts after the
 //     commit (or at ErrorRecoveryReplay when that ID expired, or DefaultReplay without a commit); a second holder →
 //     ALREADY_EXISTS; no commit for Config.ManagedCommitTimeout → DEADLINE_EXCEEDED.
-//   - Test hooks: Publish, Events, Requests (every request, with credit and commits), LoadSample (serves a
-//     recorded event byte for byte), Generator (seeded CDC and platform events with GroundTruth), faults
+//   - Test hooks: Publish, Events, Requests (every request, with credit and commits; see MaxRequestLog), Calls,
+//     Subscribers (streams past their first request, to publish after a LATEST subscribe without a race),
+//     CommittedReplayID, LoadSample and PublishSample (serve a recorded event byte for byte), Generator (seeded
+//     CDC and platform events with GroundTruth; Run publishes at a rate or as fast as subscribers read), faults
 //     (FailCall, EndStreamsAfter, Stall, SetLatency, Throttle, ExpireTokens).
 //
 // # Differences from the real service

@@ -120,7 +120,7 @@ func (s *Server) Throttle(perSecond float64) {
 	defer s.mu.Unlock()
 	s.faults.throttle = perSecond
 	s.faults.tokens = perSecond
-	s.faults.lastFill = s.now()
+	s.faults.lastFill = time.Now()
 }
 
 // Throttled returns how many calls throttling rejected.
@@ -137,7 +137,7 @@ func (s *Server) throttled() bool {
 	if f.throttle <= 0 {
 		return false
 	}
-	now := s.now()
+	now := time.Now() // wall clock, like the other timers
 	f.tokens += now.Sub(f.lastFill).Seconds() * f.throttle
 	f.lastFill = now
 	if f.tokens > f.throttle {
@@ -178,6 +178,7 @@ type Request struct {
 	ReplayID       []byte
 	NumRequested   int32
 	CommitReplayID []byte // ManagedSubscribe commits
+	Subscription   string // ManagedSubscribe first request: subscription_id, or developer_name when that is empty
 	Events         int    // publish requests: number of events
 	SchemaID       string // GetSchema
 	RPCID          string

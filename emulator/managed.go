@@ -91,7 +91,17 @@ func (s *service) ManagedSubscribe(stream grpc.BidiStreamingServer[pubsubpb.Mana
 		}
 		return err
 	}
-	s.record(Request{RPC: rpc, Topic: first.GetSubscriptionId() + first.GetDeveloperName(), NumRequested: first.GetNumRequested(), RPCID: rpcID})
+	subName := first.GetSubscriptionId()
+	if subName == "" {
+		subName = first.GetDeveloperName()
+	}
+	s.mu.Lock()
+	var topicName string
+	if m := s.findManagedLocked(first.GetSubscriptionId(), first.GetDeveloperName()); m != nil {
+		topicName = m.cfg.Topic
+	}
+	s.mu.Unlock()
+	s.record(Request{RPC: rpc, Topic: topicName, Subscription: subName, NumRequested: first.GetNumRequested(), RPCID: rpcID})
 	fail := func(code codes.Code, errorCode, msg string) error {
 		return rpcError(ctx, rpc, rpcID, code, errorCode, msg)
 	}

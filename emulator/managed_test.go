@@ -102,6 +102,9 @@ func TestManagedSubscribeCommitAndResume(t *testing.T) {
 		return true
 	})
 	var commits int
+	if r := f.srv.Requests()[0]; r.RPC != RPCManagedSubscribe || r.Topic != orders || r.Subscription != "Orders_Archive" || r.NumRequested != 3 {
+		t.Errorf("first managed request logged as %+v", r)
+	}
 	for _, req := range f.srv.Requests() {
 		if req.RPC == RPCManagedSubscribe && req.CommitReplayID != nil {
 			commits++

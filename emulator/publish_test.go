@@ -118,14 +118,15 @@ func TestPublishedEventReachesSubscriber(t *testing.T) {
 }
 
 func TestPublishStream(t *testing.T) {
-	f := newFixture(t, Config{PublishStreamIdle: 80 * time.Millisecond})
+	f := newFixture(t, Config{PublishStreamIdle: 300 * time.Millisecond})
+	payload := orderPayload(t, "S")
 	st, err := f.client.PublishStream(f.authCtx(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range 3 {
 		if err := st.Send(&pubsubpb.PublishRequest{TopicName: orders, Events: []*pubsubpb.ProducerEvent{
-			{Id: string(rune('a' + i)), SchemaId: "_CADE3qaegX3ECEW0rlbYA", Payload: orderPayload(t, "S")}}}); err != nil {
+			{Id: string(rune('a' + i)), SchemaId: "_CADE3qaegX3ECEW0rlbYA", Payload: payload}}}); err != nil {
 			t.Fatal(err)
 		}
 	}

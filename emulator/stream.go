@@ -81,8 +81,8 @@ func (sub *subscription) addCredit(n int32) {
 	}
 }
 
-// take returns up to max events after the cursor, and the topic's notify channel to wait on when there are none.
-func (sub *subscription) take(max int) ([]*pubsubpb.ConsumerEvent, <-chan struct{}) {
+// take returns up to limit events after the cursor, and the topic's notify channel to wait on when there are none.
+func (sub *subscription) take(limit int) ([]*pubsubpb.ConsumerEvent, <-chan struct{}) {
 	s := sub.s
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -91,7 +91,7 @@ func (sub *subscription) take(max int) ([]*pubsubpb.ConsumerEvent, <-chan struct
 	i := sort.Search(len(t.log), func(i int) bool { return t.log[i].counter > sub.cursor })
 	var out []*pubsubpb.ConsumerEvent
 	size := 0
-	for ; i < len(t.log) && len(out) < max; i++ {
+	for ; i < len(t.log) && len(out) < limit; i++ {
 		st := t.log[i]
 		if len(out) > 0 && size+len(st.ev.Payload) > maxResponseBytes {
 			break
@@ -160,11 +160,11 @@ func (sub *subscription) run(reqs <-chan fetchReq, recvErr <-chan error) error {
 				return rpcError(sub.ctx, sub.rpc, sub.rpcID, end.code, end.errorCode, msg)
 			}
 			if sub.pending > 0 {
-				max := int(sub.pending)
-				if remaining > 0 && remaining < max {
-					max = remaining
+				limit := int(sub.pending)
+				if remaining > 0 && remaining < limit {
+					limit = remaining
 				}
-				evs, ch := sub.take(max)
+				evs, ch := sub.take(limit)
 				if len(evs) > 0 {
 					sub.pending -= int32(len(evs))
 					sub.delivered += len(evs)

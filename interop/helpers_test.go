@@ -193,7 +193,8 @@ func (nc nodeClient) run(t *testing.T, ctx context.Context, mode string, env map
 	return nodeRun{stdout: stdout.Bytes(), stderr: stderr.Bytes()}
 }
 
-// runFailing is run for a client.mjs run that must fail (exit non-zero, not by the outer timeout).
+// runFailing runs `node client.mjs mode` where the client must fail: it has to exit non-zero by itself, not be
+// killed by ctx. It returns the output for the caller to inspect.
 func (nc nodeClient) runFailing(t *testing.T, ctx context.Context, mode string, env map[string]string) nodeRun {
 	t.Helper()
 	var stdout, stderr bytes.Buffer

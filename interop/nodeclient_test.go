@@ -48,7 +48,13 @@ type tlsEmulator struct {
 // goroutine leak check registered by the caller earlier.
 func startTLSEmulator(t *testing.T) tlsEmulator {
 	t.Helper()
-	srv, err := emulator.New(emulator.Config{InstanceURL: instanceURL})
+	return startTLSEmulatorWith(t, emulator.Config{InstanceURL: instanceURL})
+}
+
+// startTLSEmulatorWith is startTLSEmulator with a given configuration.
+func startTLSEmulatorWith(t *testing.T, cfg emulator.Config) tlsEmulator {
+	t.Helper()
+	srv, err := emulator.New(cfg)
 	if err != nil {
 		t.Fatalf("emulator.New: %v", err)
 	}
@@ -361,5 +367,54 @@ func TestNodeClientResumesAfterReplayID(t *testing.T) {
 	}
 	if first.Preset != "CUSTOM" || !slices.Equal(first.ReplayID, after[:8]) {
 		t.Errorf("first FetchRequest: preset %q replay_id %x, want CUSTOM %x (8 bytes)", first.Preset, first.ReplayID, after[:8])
+	}
+}
+
+// TestNodeClientHandlesKeepalives: with credit pending and no event left, the emulator sends empty
+// FetchResponses whose latest_replay_id the client decodes like a replay ID (client.js reads it from every
+// response, so an empty or short one would crash it); the position never goes back.
+func TestNodeClientHandlesKeepalives(t *testing.T) {
+	const events, keepalives = 3, 2
+	checkGoroutineLeaks(t)
+	nc := requireNodeClient(t)
+	emu := startTLSEmulatorWith(t, emulator.Config{InstanceURL: instanceURL, Keepalive: 300 * time.Millisecond})
+	truth, err := emulator.NewGenerator(generatorSeed+2, emu.srv).PublishN(accountTopic, events)
+	if err != nil {
+		t.Fatalf("generate: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), nodeTimeout+30*time.Second)
+	defer cancel()
+	env := emu.clientEnv(accountTopic)
+	env["SFA_COUNT"] = strconv.Itoa(events)
+	env["SFA_KEEPALIVES"] = strconv.Itoa(keepalives)
+	lines := jsonLines[struct {
+		ID             string `json:"id"`
+		Keepalive      int    `json:"keepalive"`
+		AfterEvents    int    `json:"afterEvents"`
+		LatestReplayID string `json:"latestReplayId"`
+	}](t, nc.run(t, ctx, "subscribe", env).stdout)
+
+	last := binary.BigEndian.Uint64(truth[events-1].ReplayID[:8])
+	got, prev := 0, 0.0
+	for _, l := range lines {
+		if l.Keepalive == 0 {
+			continue
+		}
+		got++
+		pos, err := strconv.ParseFloat(l.LatestReplayID, 64)
+		if err != nil {
+			t.Errorf("keepalive %d: latestReplayId %q is not a number", l.Keepalive, l.LatestReplayID)
+			continue
+		}
+		if l.AfterEvents != events {
+			t.Errorf("keepalive %d came after %d events, want after all %d", l.Keepalive, l.AfterEvents, events)
+		}
+		if pos < float64(last) || pos < prev {
+			t.Errorf("keepalive %d: latestReplayId %s, want >= %d (last event) and >= %v (previous keepalive)", l.Keepalive, l.LatestReplayID, last, prev)
+		}
+		prev = pos
+	}
+	if got != keepalives {
+		t.Errorf("the client saw %d keepalives, want %d", got, keepalives)
 	}
 }

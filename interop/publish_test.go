@@ -110,14 +110,7 @@ func TestNodeClientPublishArchivedBySfarchive(t *testing.T) {
 // checkStoredOrderPayload decodes the bytes the Node client produced with the topic's schema.
 func checkStoredOrderPayload(t *testing.T, payload []byte) {
 	t.Helper()
-	js, err := emulator.BuiltinSchema("Order_Event__e.avsc")
-	if err != nil {
-		t.Fatalf("schema: %v", err)
-	}
-	sch, err := emulator.ParseSchema(js)
-	if err != nil {
-		t.Fatalf("parse schema: %v", err)
-	}
+	sch := orderSchema(t)
 	var got struct {
 		CreatedDate int64    `avro:"CreatedDate"`
 		CreatedByID string   `avro:"CreatedById"`
@@ -134,6 +127,20 @@ func checkStoredOrderPayload(t *testing.T, payload []byte) {
 		got.Amount == nil || *got.Amount != orderAmount {
 		t.Errorf("stored payload decodes to %+v, want %d %s %s %s %v", got, orderCreatedDate, orderCreatedBy, orderNumber, orderCity, orderAmount)
 	}
+}
+
+// orderSchema parses the emulator's Order_Event__e schema.
+func orderSchema(t *testing.T) avro.Schema {
+	t.Helper()
+	js, err := emulator.BuiltinSchema("Order_Event__e.avsc")
+	if err != nil {
+		t.Fatalf("schema: %v", err)
+	}
+	sch, err := emulator.ParseSchema(js)
+	if err != nil {
+		t.Fatalf("parse schema: %v", err)
+	}
+	return sch
 }
 
 // checkPublishRequests: the client looked the topic up, fetched its schema and published one event.
@@ -240,4 +247,85 @@ func runSfarchive(t *testing.T, bin string, args ...string) []byte {
 		t.Fatalf("sfarchive %v: %v\nstderr:\n%s\nstdout:\n%s", args, err, stderr.Bytes(), tail(stdout.Bytes(), 4000))
 	}
 	return stdout.Bytes()
+}
+
+// TestNodeClientPublishStream: the Node client's publishBatch sends several events in one PublishRequest on a
+// PublishStream; the results come back in request order, with the client's correlation keys (its own UUID when
+// the caller gave none) and the replay IDs the emulator assigned.
+func TestNodeClientPublishStream(t *testing.T) {
+	checkGoroutineLeaks(t)
+	nc := requireNodeClient(t)
+	emu := startTLSEmulator(t)
+
+	type batchEvent struct {
+		ID      string         `json:"id,omitempty"`
+		Payload map[string]any `json:"payload"`
+	}
+	cities := []string{"Lyon", "Nice", "Genève"}
+	ids := []string{"interop-batch-1", "", "interop-batch-3"} // the second gets the client's UUID
+	var events []batchEvent
+	for i, city := range cities {
+		events = append(events, batchEvent{ID: ids[i], Payload: map[string]any{
+			"CreatedDate":     orderCreatedDate + int64(i),
+			"CreatedById":     orderCreatedBy,
+			"Order_Number__c": map[string]any{"string": fmt.Sprintf("ORD-B%03d", i+1)},
+			"City__c":         map[string]any{"string": city},
+			"Amount__c":       nil,
+		}})
+	}
+	ej, err := json.Marshal(events)
+	if err != nil {
+		t.Fatalf("marshal events: %v", err)
+	}
+	env := emu.clientEnv(orderTopic)
+	env["SFA_EVENTS"] = string(ej)
+	ctx, cancel := context.WithTimeout(context.Background(), nodeTimeout+30*time.Second)
+	defer cancel()
+	results := jsonLines[struct {
+		ReplayID       string `json:"replayId"`
+		CorrelationKey string `json:"correlationKey"`
+	}](t, nc.run(t, ctx, "publish-batch", env).stdout)
+
+	stored := emu.srv.Events(orderTopic)
+	if len(results) != len(events) || len(stored) != len(events) {
+		t.Fatalf("%d results and %d stored events for %d published", len(results), len(stored), len(events))
+	}
+	for i, r := range results {
+		se := stored[i]
+		if ids[i] != "" && r.CorrelationKey != ids[i] {
+			t.Errorf("result %d: correlationKey %q, want %q", i, r.CorrelationKey, ids[i])
+		}
+		if ids[i] == "" && !uuidRE.MatchString(r.CorrelationKey) {
+			t.Errorf("result %d: correlationKey %q, want the UUID the client generated", i, r.CorrelationKey)
+		}
+		if se.Event.ID != r.CorrelationKey {
+			t.Errorf("result %d: stored event id %q, correlationKey %q", i, se.Event.ID, r.CorrelationKey)
+		}
+		checkReplayID(t, fmt.Sprintf("result %d", i), r.ReplayID, se.ReplayID)
+		if se.Event.SchemaID != orderSchemaID {
+			t.Errorf("result %d: schema ID %q, want %q", i, se.Event.SchemaID, orderSchemaID)
+		}
+		var got struct {
+			CreatedDate int64    `avro:"CreatedDate"`
+			City        *string  `avro:"City__c"`
+			Amount      *float64 `avro:"Amount__c"`
+		}
+		if err := avro.Unmarshal(orderSchema(t), se.Event.Payload, &got); err != nil {
+			t.Errorf("result %d: payload does not decode: %v", i, err)
+		} else if got.CreatedDate != orderCreatedDate+int64(i) || got.City == nil || *got.City != cities[i] || got.Amount != nil {
+			t.Errorf("result %d: payload decodes to CreatedDate %d City__c %v Amount__c %v", i, got.CreatedDate, got.City, got.Amount)
+		}
+	}
+	var streamReqs int
+	for _, r := range emu.srv.Requests() {
+		if r.RPC == emulator.RPCPublishStream && r.Topic != "" {
+			streamReqs++
+			if r.Topic != orderTopic || r.Events != len(events) {
+				t.Errorf("PublishStream request: topic %q with %d events, want %q with %d", r.Topic, r.Events, orderTopic, len(events))
+			}
+		}
+	}
+	if streamReqs != 1 {
+		t.Errorf("the emulator logged %d PublishStream requests, want 1", streamReqs)
+	}
 }

@@ -131,9 +131,6 @@ func (s *Schema) IsChangeEvent() bool { return s.cdc }
 // FieldNames returns the top-level field names in schema order.
 func (s *Schema) FieldNames() []string { return append([]string(nil), s.topNames...) }
 
-// Avro returns the parsed hamba/avro schema.
-func (s *Schema) Avro() avro.Schema { return s.avro }
-
 func isLongish(n *node) bool {
 	switch n.kind {
 	case kLong, kLongTime:
@@ -151,7 +148,6 @@ func isLongish(n *node) bool {
 // timeFieldNames are epoch-millisecond fields recognised by name (CDC header and standard audit fields).
 var timeFieldNames = map[string]bool{
 	"commitTimestamp": true, "CreatedDate": true, "LastModifiedDate": true, "SystemModstamp": true,
-	"LastActivityDate": false,
 }
 
 // isTimeField reports whether a field holds epoch milliseconds: a known name, a Salesforce doc of the form

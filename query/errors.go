@@ -15,7 +15,7 @@ var (
 	// trailing bytes, …).
 	ErrUndecodable = errors.New("payload does not decode with its schema")
 	// ErrBlankSchemaID means an event was archived without a schema ID, so it cannot be decoded.
-	ErrBlankSchemaID = errors.New("event has a blank schema ID")
+	ErrBlankSchemaID = errors.New("undecodable: the event has a blank schema ID")
 	// ErrBadSchema means a stored schema is not valid Avro schema JSON.
 	ErrBadSchema = errors.New("invalid Avro schema")
 	// ErrNoTopicMatch means a --topic name or glob matched no topic of the archive.

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -108,5 +109,61 @@ func TestRawFraming(t *testing.T) {
 	want := samplePayload(t)
 	if buf.Len() != 2+len(want) || buf.Bytes()[0] != 0xfa || buf.Bytes()[1] != 0x01 || !bytes.Equal(buf.Bytes()[2:], want) {
 		t.Errorf("raw = %x", buf.Bytes())
+	}
+}
+
+// csv columns cover every schema version of the selected topics (case 3: B adds Tier__c), read from the
+// archive's schema-use records before the scan; a query leaves the file byte-for-byte unchanged.
+func TestCSVColumnsCoverSchemaVersionsAndFileUnchanged(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "aba.sfarchive")
+	w, err := archive.Open(path, archive.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := readTestdata(t, "AccountChangeEvent.avsc"), accountBJSON(t)
+	m := newMemSource()
+	for _, id := range []string{accountSchemaID, accountBSchemaID, accountSchemaID} {
+		ev := gapOverflow()
+		js := a
+		if id == accountBSchemaID {
+			js = b
+			ev["Tier__c"] = u("string", "Gold")
+		}
+		m.add("/data/AccountChangeEvent", id, marshal(t, js, ev))
+	}
+	batch := archive.TopicBatch{Topic: "/data/AccountChangeEvent", Events: m.topics["/data/AccountChangeEvent"],
+		Schemas: map[string]string{accountSchemaID: a, accountBSchemaID: b}}
+	if _, err := w.Append([]archive.TopicBatch{batch}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro, err := archive.Open(path, archive.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := Run(context.Background(), ro, Options{Format: FormatCSV}, &buf); err != nil {
+		t.Fatal(err)
+	}
+	if err := ro.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) != 4 || !strings.Contains(lines[0], ",Region__c,Tier__c,changed_fields,") ||
+		!strings.Contains(lines[2], ",Gold,[],") || strings.Contains(lines[1], "Gold") {
+		t.Errorf("csv =\n%s", buf.String())
+	}
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Error("query modified the archive file")
 	}
 }

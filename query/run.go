@@ -69,8 +69,11 @@ type Options struct {
 	ChangedFields []string
 	// Where is an expr-lang expression over the decoded event (see the package documentation).
 	Where string
-	// Fields projects the output: event field paths ("BillingAddress.City", "changeType") and, for csv and
-	// table, record columns (topic, replay_id, event_id, schema_id, received_at, changed_fields, …).
+	// Fields projects the output. In jsonl/json it selects the event's fields (paths such as
+	// "BillingAddress.City", or a ChangeEventHeader field by its own name such as "changeType"); the record's
+	// envelope and bitmap keys stay. In csv/table it is the column list, in order: event paths and record
+	// columns (topic, replay_id, event_id, schema_id, received_at, changed_fields, nulled_fields, diff_fields,
+	// bitmap_errors).
 	Fields []string
 	// Limit stops after this many events (0 = no limit).
 	Limit int

@@ -408,3 +408,28 @@ func TestWhereDocExamples(t *testing.T) {
 		}
 	}
 }
+
+func TestWhereWarnings(t *testing.T) {
+	src := fixtureSource(t)
+	_, res := runQuery(t, src, Options{Where: `let x = 1; received_at > date("2024-03-01T00:00:00Z") && ms("2024-03-01") > 0 && len(recordIds) >= 0 && any(recordIds, # != "") && x == 1`})
+	for _, w := range res.Warnings {
+		if strings.Contains(w, "no scanned event has") {
+			t.Errorf("builtins or extras taken for unknown fields: %s", w)
+		}
+	}
+}
+
+func TestWhereHelpExamplesCompile(t *testing.T) {
+	n := 0
+	for _, line := range strings.Split(WhereHelp, "\n") {
+		if ex, ok := strings.CutPrefix(line, "  "); ok {
+			n++
+			if _, err := compileWhere(ex); err != nil {
+				t.Errorf("%s: %v", ex, err)
+			}
+		}
+	}
+	if n < 5 {
+		t.Errorf("only %d examples in WhereHelp", n)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/hex"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -63,6 +64,12 @@ func (t *tabular) begin() error {
 		}
 		return nil
 	}
+	if len(t.r.opts.Fields) == 0 && !t.table {
+		if cols, ok := t.csvColumnsFromStats(); ok {
+			t.cols = cols
+		}
+		return nil
+	}
 	for _, name := range t.r.opts.Fields {
 		c := column{name: name}
 		if !isRecordColumn(name) {
@@ -75,6 +82,73 @@ func (t *tabular) begin() error {
 		t.cols = append(t.cols, c)
 	}
 	return nil
+}
+
+// statsSource is implemented by *archive.Archive: its per-topic schema use lets csv choose columns covering
+// every schema version before the scan.
+type statsSource interface {
+	Stats() (archive.Stats, error)
+}
+
+// csvColumnsFromStats gives the default csv columns for all schemas used by the selected topics (in topic
+// order, then first use): the union of their leaf paths in first-appearance order. ok is false when the source
+// cannot tell, or a schema cannot be read (the first event's schema is used then, and the scan reports bad
+// schemas).
+func (t *tabular) csvColumnsFromStats() (cols []column, ok bool) {
+	ss, isStats := t.r.src.(statsSource)
+	if !isStats {
+		return nil, false
+	}
+	st, err := ss.Stats()
+	if err != nil {
+		return nil, false
+	}
+	byTopic := map[string]archive.TopicStats{}
+	for _, ts := range st.Topics {
+		byTopic[ts.Topic] = ts
+	}
+	seen := map[string]bool{}
+	var names []string
+	add := func(ns ...string) {
+		for _, n := range ns {
+			if !seen[n] {
+				seen[n] = true
+				names = append(names, n)
+			}
+		}
+	}
+	add(colTopic, colReplayID, colEventID, colSchemaID, colReceivedAt)
+	cdc := false
+	for _, topic := range t.r.res.Topics {
+		uses := slices.Clone(byTopic[topic].Schemas)
+		slices.SortStableFunc(uses, func(a, b archive.SchemaUse) int { return a.FirstReceived.Compare(b.FirstReceived) })
+		for _, u := range uses {
+			if u.SchemaID == "" {
+				continue
+			}
+			s, err := t.r.schema(u.SchemaID)
+			if err != nil {
+				return nil, false
+			}
+			cdc = cdc || s.cdc
+			if s.root.kind == kRecord {
+				for _, f := range s.root.fields {
+					add(leafPaths(nil, f.name, f.typ)...)
+				}
+			}
+		}
+	}
+	if cdc {
+		add(colChanged, colNulled, colDiff, colBitmapErrors)
+	}
+	for _, n := range names {
+		c := column{name: n}
+		if !isRecordColumn(n) {
+			c.path, _ = fieldPath(n)
+		}
+		cols = append(cols, c)
+	}
+	return cols, true
 }
 
 // defaultColumns picks columns from the first event's schema when --fields is not given.

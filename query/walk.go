@@ -18,9 +18,9 @@ const maxDepth = 200
 // rfc3339Millis is the layout epoch-millisecond fields are rendered with under TimeRFC3339.
 const rfc3339Millis = "2006-01-02T15:04:05.000Z07:00"
 
-// Decoder reads Avro payloads with a compiled Schema: straight to JSON (AppendJSON), into filter values
-// (Decode), or through hamba's generic decoder (DecodeMap). It keeps reusable buffers, so it is not safe for
-// concurrent use; give each goroutine its own.
+// Decoder reads Avro payloads with a compiled Schema, through hamba/avro's Reader primitives: straight to JSON
+// (AppendJSON) or into filter values (Decode). It keeps reusable buffers, so it is not safe for concurrent
+// use; give each goroutine its own. hamba/avro stays behind Schema and Decoder, so it can be replaced.
 type Decoder struct {
 	// TimeRFC3339 renders epoch-millisecond fields (commitTimestamp, CreatedDate, LastModifiedDate,
 	// SystemModstamp, fields documented `…:DateTime`, logical timestamp-millis) as RFC 3339 strings.

@@ -172,3 +172,19 @@ func (f *filter) warnings() []string {
 	}
 	return out
 }
+
+// WhereHelp documents the --where syntax for the CLI's --help and the README.
+const WhereHelp = `--where takes an expression (expr-lang, https://expr-lang.org) that must be true for an event to be kept.
+Names: the event's top-level fields (compound fields as records: BillingAddress.City); the ChangeEventHeader
+fields also at the top level (changeType, entityName, recordIds, commitTimestamp, commitNumber, commitUser, …);
+topic, replay_id (hex), event_id, schema_id, received_at (a time: compare with date("…")); changed_fields,
+nulled_fields, diff_fields (expanded names). Long fields and integer literals are exact 64-bit integers.
+Epoch-millisecond fields are numbers: ms("2024-03-01") or ms("2024-03-01T10:00:00Z") converts a time.
+A field missing from an event's schema is nil; an expression that fails on an event leaves it out.
+Examples:
+  commitNumber == 1698100138468892700
+  changeType == "UPDATE" && "Industry" in changed_fields
+  BillingAddress.City == "Paris" || BillingAddress.Country in ["FR", "France"]
+  Amount__c >= 1000 && Order_Number__c startsWith "ORD-"
+  LastModifiedDate >= ms("2024-03-01") && commitUser == "005xx000001X8Uz"
+  any(recordIds, # startsWith "001") && received_at > date("2024-03-01T00:00:00Z")`

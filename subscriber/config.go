@@ -22,6 +22,9 @@ type Store interface {
 	BindOrg(orgID, instanceURL string) error
 }
 
+// *archive.Archive is the Store used in production.
+var _ Store = (*archive.Archive)(nil)
+
 // Invalid-replay policies for Config.OnInvalidReplay.
 const (
 	OnInvalidReplayEarliest = "earliest" // write a gap record, resubscribe from EARLIEST

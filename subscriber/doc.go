@@ -19,7 +19,8 @@
 // is handed over too, so the mark of a quiet topic keeps moving and never ages
 // out of retention. Schema IDs the archive does not hold are fetched with
 // GetSchema once and travel in the same batch as their first events; a blank
-// schema ID is stored raw and never looked up.
+// schema ID is stored raw and never looked up, and so are the events of a
+// schema the server refuses to return (asked once per run, logged).
 //
 // # Writer and marks
 //

@@ -18,8 +18,8 @@ func (tr *topicRunner) handleEnd(ctx context.Context, end sessionEnd) error {
 	if re := end.re; re != nil {
 		log = log.With("code", re.Code.String(), "error_code", re.ErrorCode, "rpc_id", re.RPCID)
 	}
-	if len(end.replayID) > 0 {
-		log = log.With("replay_id", hex.EncodeToString(end.replayID))
+	if mark, _, _ := tr.t.snapshot(); len(mark) > 0 {
+		log = log.With("replay_id", hex.EncodeToString(mark)) // where the topic resumes
 	}
 	if end.watchdog {
 		log.Warn("stream silent; resubscribing from the mark", "watchdog", tr.r.cfg.Watchdog)

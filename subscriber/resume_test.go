@@ -40,13 +40,12 @@ func TestArchiveStopResume(t *testing.T) {
 
 	e.publish(orderTopic, 250, 1024)
 	e.publish(secondTopic, 250, 1024)
-	cfg.MaxEvents = 0
-	cfg.ExitWhenIdle = time.Second
+	cfg.MaxEvents = 500
 	sum, err = start(t, cfg, a).wait(t)
 	if err != nil {
 		t.Fatalf("second run: %v", err)
 	}
-	if sum.Reason != ReasonIdle || sum.Stored != 500 || sum.Duplicates != 0 {
+	if sum.Reason != ReasonMaxEvents || sum.Stored != 500 || sum.Duplicates != 0 {
 		t.Fatalf("second run summary: %+v", sum)
 	}
 	total := 0
@@ -83,4 +82,28 @@ func TestArchiveStopResume(t *testing.T) {
 			t.Fatalf("GetSchema %s called %d times, want 1", id, fetched[id])
 		}
 	}
+}
+
+// ExitWhenIdle ends a catch-up run once the backlog is drained: Run returns
+// nil with ReasonIdle after the idle period, having archived the backlog.
+func TestExitWhenIdle(t *testing.T) {
+	e := newTestEnv(t, emulatorConfig())
+	a := e.open()
+	cfg := e.config(orderTopic)
+	cfg.ExitWhenIdle = 200 * time.Millisecond
+	began := time.Now()
+	sum, err := start(t, cfg, a).wait(t)
+	if err != nil || sum.Reason != ReasonIdle || sum.Stored != 0 {
+		t.Fatalf("empty topic: %+v, %v", sum, err)
+	}
+	if took := time.Since(began); took < cfg.ExitWhenIdle {
+		t.Fatalf("stopped after %s, before the idle period", took)
+	}
+	e.publish(orderTopic, 120, 100)
+	cfg.ExitWhenIdle = 2 * time.Second // generous: events flow within it even on a loaded machine
+	sum, err = start(t, cfg, a).wait(t)
+	if err != nil || sum.Reason != ReasonIdle {
+		t.Fatalf("backlog: %+v, %v", sum, err)
+	}
+	sameAsEmulator(t, a, e.srv, orderTopic)
 }

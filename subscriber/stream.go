@@ -330,7 +330,15 @@ func (tr *topicRunner) fetchSchema(ctx context.Context, id string) (string, erro
 	var md metadata.MD
 	info, err := tr.r.client.GetSchema(withCreds(ctx, creds), &pubsubpb.SchemaRequest{SchemaId: id}, grpc.Trailer(&md))
 	if err != nil {
-		return "", remoteFailure("GetSchema", tr.t.name, err, md)
+		re := remoteFailure("GetSchema", tr.t.name, err, md)
+		if classify(err, re) == actStopTopic {
+			// The server will not give this schema (unknown ID, no access):
+			// archive its events raw, as for a blank schema ID, and go on.
+			tr.log.Warn("schema refused by the server; its events are archived raw and cannot be decoded",
+				"schema_id", id, "code", re.Code.String(), "error_code", re.ErrorCode, "rpc_id", re.RPCID)
+			return "", nil
+		}
+		return "", re
 	}
 	if info.GetSchemaJson() == "" {
 		return "", fmt.Errorf("GetSchema %s: the server returned an empty schema (rpc-id %s)", id, info.GetRpcId())

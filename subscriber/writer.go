@@ -204,6 +204,7 @@ type schemaCache struct {
 
 	mu      sync.Mutex
 	known   map[string]bool    // in the archive
+	missing map[string]bool    // the server refused to give it; events stored raw
 	pending map[string]string  // fetched, not yet committed
 	flights map[string]*flight // fetches in progress
 }
@@ -215,14 +216,16 @@ type flight struct {
 }
 
 func newSchemaCache(store Store) *schemaCache {
-	return &schemaCache{store: store, known: map[string]bool{}, pending: map[string]string{}, flights: map[string]*flight{}}
+	return &schemaCache{store: store, known: map[string]bool{}, missing: map[string]bool{}, pending: map[string]string{}, flights: map[string]*flight{}}
 }
 
 // need returns the schema JSON to include with a batch that uses id, or "" if
-// the archive already holds it. fetch is called at most once per ID at a time.
+// the archive already holds it or the server refused it (fetch returned "" and
+// no error: the events are stored raw). fetch is called at most once per ID at
+// a time, and not again once it succeeded or was refused.
 func (c *schemaCache) need(ctx context.Context, id string, fetch func(context.Context, string) (string, error)) (string, error) {
 	c.mu.Lock()
-	if c.known[id] {
+	if c.known[id] || c.missing[id] {
 		c.mu.Unlock()
 		return "", nil
 	}
@@ -258,12 +261,14 @@ func (c *schemaCache) need(ctx context.Context, id string, fetch func(context.Co
 	case f.err != nil:
 	case has:
 		c.known[id] = true
+	case f.json == "":
+		c.missing[id] = true
 	default:
 		c.pending[id] = f.json
 	}
 	c.mu.Unlock()
 	close(f.done)
-	if f.err != nil || has {
+	if f.err != nil || has || f.json == "" {
 		return "", f.err
 	}
 	return f.json, nil

@@ -45,7 +45,7 @@ func withSignals(parent context.Context, stderr io.Writer) (context.Context, fun
 	go func() {
 		select {
 		case <-sigs:
-			fmt.Fprintln(stderr, "sfarchive: stopping: committing what was received (press Ctrl-C again to exit at once)")
+			fmt.Fprintln(stderr, "sfarchive: stopping (press Ctrl-C again to exit at once)")
 			cancel()
 		case <-done:
 			return

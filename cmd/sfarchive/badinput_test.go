@@ -139,6 +139,19 @@ func TestSubscribeRejectedOrUnreachable(t *testing.T) {
 	if !bytes.Equal(before, fileBytes(t, path)) {
 		t.Error("a failed subscribe changed the archive")
 	}
+
+	// A first run that fails leaves no empty archive behind.
+	fresh := filepath.Join(t.TempDir(), "new.db")
+	for i, a := range args {
+		if a == path {
+			args[i] = fresh
+		}
+	}
+	r = runCLI(t, args...)
+	assertCleanFailure(t, r, exitFailure, dead)
+	if _, err := os.Stat(fresh); !os.IsNotExist(err) {
+		t.Errorf("a failed first run left %s behind (stat: %v)", fresh, err)
+	}
 }
 
 func TestSubscribeUsageErrors(t *testing.T) {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -14,6 +15,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/sfarchive/sfarchive/emulator"
+	"github.com/sfarchive/sfarchive/emulator/login"
 )
 
 // emulatorInstanceURL is the instance URL the emulator reports and expects
@@ -29,6 +31,8 @@ func emulateCommand(e *env) *cli.Command {
 		&cli.DurationFlag{Name: "token-lifetime", Usage: "how long the token stays valid (0: forever)", EnvVars: envVar("emulate-token-lifetime")},
 		&cli.StringFlag{Name: "org-id", Usage: "org `ID` the emulator plays", Value: emulator.DefaultOrgID, EnvVars: envVar("emulate-org-id")},
 		&cli.StringFlag{Name: "instance-url", Usage: "instance `URL` clients must send", Value: emulatorInstanceURL, EnvVars: envVar("emulate-instance-url")},
+		&cli.StringFlag{Name: "login-listen", Usage: "`ADDRESS` of the login endpoints (SOAP login, OAuth token, userinfo); empty: none", Value: "127.0.0.1:7012", EnvVars: envVar("emulate-login-listen")},
+		&cli.StringFlag{Name: "login-config", Usage: "JSON `FILE` with the users and connected apps that may log in (default: user " + defaultLoginUser + " with password " + defaultLoginPassword + " and security token " + defaultLoginToken + "; app " + defaultClientID + " with secret " + defaultClientSecret + ")", EnvVars: envVar("emulate-login-config")},
 		&cli.StringSliceFlag{Name: "generate", Usage: "topic to fill with generated events (repeatable)", Value: cli.NewStringSlice("/data/AccountChangeEvent", "/event/Order_Event__e"), EnvVars: envVar("emulate-generate")},
 		&cli.IntFlag{Name: "events", Usage: "events generated up front per --generate topic", Value: 100, EnvVars: envVar("emulate-events")},
 		&cli.Float64Flag{Name: "rate", Usage: "then keep generating this many events per second, spread over the --generate topics (0: none)", EnvVars: envVar("emulate-rate")},
@@ -158,6 +162,7 @@ func runEmulate(c *cli.Context, e *env) error {
 	}
 
 	var addr, caFile string
+	var tlsCert tls.Certificate
 	if c.Bool("tls") {
 		dir := c.String("cert-dir")
 		if dir == "" {
@@ -169,7 +174,7 @@ func runEmulate(c *cli.Context, e *env) error {
 		if err != nil {
 			return err
 		}
-		caFile = certFile
+		caFile, tlsCert = certFile, cert
 		addr, err = srv.StartTLS(c.String("listen"), cert)
 		if err != nil {
 			return withHint(fmt.Errorf("listen on %s: %w", c.String("listen"), err), "choose a free port with --listen 127.0.0.1:PORT")
@@ -182,7 +187,38 @@ func runEmulate(c *cli.Context, e *env) error {
 	}
 	defer srv.Stop()
 
+	loginURL := ""
+	if la := c.String("login-listen"); la != "" {
+		lcfg, err := loginConfig(c.String("login-config"))
+		if err != nil {
+			return err
+		}
+		lcfg.OrgID = c.String("org-id")
+		lcfg.InstanceURL = c.String("instance-url")
+		if lt := c.Duration("token-lifetime"); lt > 0 {
+			lcfg.TokenLifetime = login.Duration(lt)
+		}
+		lcfg.Issuer = srv
+		lcfg.Logger = logger
+		ls, err := login.New(lcfg)
+		if err != nil {
+			return usageErr(fmt.Errorf("--login-config: %w", err))
+		}
+		if caFile != "" {
+			loginURL, err = ls.StartTLS(la, login.CertConfig(tlsCert))
+		} else {
+			loginURL, err = ls.Start(la)
+		}
+		if err != nil {
+			return withHint(fmt.Errorf("login endpoints: listen on %s: %w", la, err), "choose a free port with --login-listen 127.0.0.1:PORT, or --login-listen '' for none")
+		}
+		defer ls.Stop()
+	}
+
 	printEmulatorBanner(e.stdout, addr, caFile, token, c.String("org-id"), c.String("instance-url"), srv.Topics(), topics)
+	if loginURL != "" {
+		printLoginBanner(e.stdout, loginURL, addr, caFile, c.String("login-config") == "", topics)
+	}
 
 	ctx := c.Context
 	if rate := c.Float64("rate"); rate > 0 {
@@ -214,4 +250,48 @@ func printEmulatorBanner(w io.Writer, addr, caFile, token, orgID, instanceURL st
 	fmt.Fprintf(w, "Archive its events with:\n  SFARCHIVE_ACCESS_TOKEN='%s' sfarchive subscribe --archive events.db \\\n    --endpoint %s %s --auth token --instance-url %s --org-id %s \\\n    %s\n",
 		token, addr, transport, instanceURL, orgID, strings.Join(topicFlags, " "))
 	fmt.Fprintf(w, "Then query them with:\n  sfarchive query --archive events.db --limit 5\n\n")
+}
+
+// The built-in login of `sfarchive emulate` when no --login-config is given.
+const (
+	defaultLoginUser     = "archiver@example.com"
+	defaultLoginPassword = "emulator"
+	defaultLoginToken    = "TOKEN"
+	defaultClientID      = "sfarchive-emulator"
+	defaultClientSecret  = "emulator-secret"
+)
+
+// loginConfig reads --login-config, or gives the built-in user and app.
+func loginConfig(path string) (login.Config, error) {
+	if path != "" {
+		cfg, err := login.LoadConfig(path)
+		if err != nil {
+			return login.Config{}, usageErr(fmt.Errorf("--login-config: %w", err))
+		}
+		return cfg, nil
+	}
+	return login.Config{
+		Users: []login.User{{Username: defaultLoginUser, Password: defaultLoginPassword, SecurityToken: defaultLoginToken}},
+		Apps:  []login.App{{ClientID: defaultClientID, ClientSecret: defaultClientSecret, RunAs: defaultLoginUser}},
+	}, nil
+}
+
+func printLoginBanner(w io.Writer, loginURL, addr, caFile string, builtin bool, topics []string) {
+	transport := "--insecure"
+	if caFile != "" {
+		transport = "--ca-file " + caFile
+	}
+	fmt.Fprintf(w, "Login endpoints at %s (SOAP login, OAuth token and userinfo)\n", loginURL)
+	if !builtin {
+		fmt.Fprintf(w, "  users and apps from --login-config\n\n")
+		return
+	}
+	fmt.Fprintf(w, "  user %s, password %s, security token %s; app %s, secret %s\n",
+		defaultLoginUser, defaultLoginPassword, defaultLoginToken, defaultClientID, defaultClientSecret)
+	var topicFlags []string
+	for _, t := range topics {
+		topicFlags = append(topicFlags, "--topic "+t)
+	}
+	fmt.Fprintf(w, "Or log in as that user:\n  SFARCHIVE_PASSWORD=%s%s sfarchive subscribe --archive events.db \\\n    --endpoint %s %s --auth soap --login-url %s --username %s \\\n    %s\n\n",
+		defaultLoginPassword, defaultLoginToken, addr, transport, loginURL, defaultLoginUser, strings.Join(topicFlags, " "))
 }

@@ -66,7 +66,7 @@ func exitCode(err error) int {
 	case errors.As(err, &u):
 		return exitUsage
 	case errors.Is(err, archive.ErrNotFound), errors.Is(err, archive.ErrNotArchive),
-		errors.Is(err, archive.ErrLocked), errors.Is(err, archive.ErrFormatVersion):
+		errors.Is(err, archive.ErrLocked), errors.Is(err, archive.ErrFormatVersion), errors.Is(err, archive.ErrCorrupt):
 		return exitUnavailable
 	case errors.Is(err, auth.ErrLoginRejected), errors.Is(err, auth.ErrCannotRefresh),
 		errors.Is(err, archive.ErrOrgMismatch):
@@ -105,6 +105,8 @@ func hintFor(err error) string {
 		return "point --archive at a file written by `sfarchive subscribe`"
 	case errors.Is(err, archive.ErrLocked):
 		return "another sfarchive process (probably `subscribe`) holds the file; stop it, or query a copy"
+	case errors.Is(err, archive.ErrCorrupt):
+		return "the file is damaged; `sfarchive verify` lists what it can read, and a backup copy may be needed"
 	case errors.Is(err, archive.ErrFormatVersion):
 		return "this archive was written by a newer sfarchive; upgrade sfarchive to read it"
 	case errors.Is(err, archive.ErrOrgMismatch):

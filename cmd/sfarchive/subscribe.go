@@ -2,6 +2,9 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -104,7 +107,18 @@ func runSubscribe(c *cli.Context, e *env) error {
 		return err
 	}
 
-	arc, err := archive.Open(c.String("archive"), archive.Options{LockTimeout: c.Duration("lock-timeout"), Logger: logger})
+	// Log in before the archive file is created or touched: wrong
+	// credentials leave no trace.
+	if _, err := src.Credentials(c.Context); err != nil {
+		if errors.Is(err, auth.ErrLoginRejected) || errors.Is(err, auth.ErrConfig) {
+			return err
+		}
+		return withHint(err, "check --login-url and the network; the login endpoint did not answer")
+	}
+	path := c.String("archive")
+	_, statErr := os.Stat(path)
+	created := os.IsNotExist(statErr)
+	arc, err := archive.Open(path, archive.Options{LockTimeout: c.Duration("lock-timeout"), Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -133,6 +147,9 @@ func runSubscribe(c *cli.Context, e *env) error {
 	if prog != nil {
 		prog.finish()
 	}
+	if runErr != nil && created {
+		removeIfEmpty(arc, path, logger)
+	}
 	closeErr := arc.Close()
 	if runErr != nil {
 		return runErr
@@ -143,6 +160,22 @@ func runSubscribe(c *cli.Context, e *env) error {
 	logger.Info("subscribe finished", "archive", c.String("archive"), "stored", summary.Stored,
 		"duplicates", summary.Duplicates, "commits", summary.Commits, "elapsed", summary.Elapsed.Round(time.Millisecond), "reason", summary.Reason)
 	return nil
+}
+
+// removeIfEmpty deletes an archive this run created when the run failed
+// before archiving anything (an unreachable endpoint, a refused topic), so
+// a failed first attempt leaves no file behind.
+func removeIfEmpty(arc *archive.Archive, path string, logger *slog.Logger) {
+	topics, err := arc.Topics()
+	if err != nil || len(topics) > 0 {
+		return
+	}
+	if err := arc.Close(); err != nil {
+		return
+	}
+	if err := os.Remove(path); err != nil {
+		logger.Warn("remove the empty archive of a failed first run", "archive", path, "err", err)
+	}
 }
 
 // topicList merges --topic and --topics-file, keeping order, without repeats.
@@ -189,13 +222,43 @@ func topicList(c *cli.Context) ([]string, error) {
 	return topics, nil
 }
 
+// loginHTTPClient is the HTTP client of the login calls: the system roots,
+// plus the certificates of --ca-file (the emulator's login endpoints use the
+// same certificate as its gRPC endpoint).
+func loginHTTPClient(caFile string) (*http.Client, error) {
+	if caFile == "" {
+		return &http.Client{Timeout: 30 * time.Second}, nil
+	}
+	pemBytes, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, usagef("--ca-file: %v", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pemBytes) {
+		return nil, usagef("--ca-file %s: no PEM certificate in it", caFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Timeout: 30 * time.Second, Transport: tr}, nil
+}
+
 // authSource builds the credentials source that --auth names.
 func authSource(c *cli.Context, logger *slog.Logger) (auth.Source, error) {
+	httpClient, err := loginHTTPClient(c.String("ca-file"))
+	if err != nil {
+		return nil, err
+	}
 	login := auth.Login{
 		LoginURL:   c.String("login-url"),
 		APIVersion: c.String("api-version"),
-		HTTPClient: &http.Client{Timeout: 30 * time.Second},
+		HTTPClient: httpClient,
 		Logger:     logger,
+	}
+	if _, err := auth.NormalizeLoginURL(login.LoginURL); err != nil && c.String("auth") != "token" {
+		return nil, usageErr(fmt.Errorf("--login-url: %w", err))
 	}
 	switch method := c.String("auth"); method {
 	case "token":

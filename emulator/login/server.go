@@ -25,9 +25,10 @@ type Server struct {
 	httpSrv *http.Server
 	wg      sync.WaitGroup
 
-	mu     sync.Mutex
-	tokens map[string]session
-	logins int
+	mu      sync.Mutex
+	tokens  map[string]session
+	logins  int
+	stopped bool
 }
 
 // session is what an issued token stands for.
@@ -82,6 +83,11 @@ func (s *Server) Serve(lis net.Listener) error {
 	return s.httpSrv.Serve(lis)
 }
 
+// CertConfig returns a TLS config that serves cert, for ServeTLS and StartTLS.
+func CertConfig(cert tls.Certificate) *tls.Config {
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+}
+
 // ServeTLS answers HTTPS on lis with tlsCfg (which must hold a certificate)
 // until Stop. Plain and TLS listeners may be served at the same time.
 func (s *Server) ServeTLS(lis net.Listener, tlsCfg *tls.Config) error {
@@ -107,6 +113,12 @@ func (s *Server) StartTLS(addr string, tlsCfg *tls.Config) (string, error) {
 }
 
 func (s *Server) start(addr string, tlsCfg *tls.Config) (string, error) {
+	s.mu.Lock()
+	stopped := s.stopped
+	s.mu.Unlock()
+	if stopped {
+		return "", ErrStopped
+	}
 	lis, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", fmt.Errorf("login server listen %s: %w", addr, err)
@@ -128,8 +140,11 @@ func (s *Server) start(addr string, tlsCfg *tls.Config) (string, error) {
 }
 
 // Stop closes every listener and connection and waits for the servers started
-// by Start and StartTLS to return.
+// by Start and StartTLS to return. A stopped Server cannot be started again.
 func (s *Server) Stop() {
+	s.mu.Lock()
+	s.stopped = true
+	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := s.httpSrv.Shutdown(ctx); err != nil {

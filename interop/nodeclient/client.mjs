@@ -19,6 +19,8 @@
 //   SFA_REPLAY_ID     subscribe, optional: start after this replay ID, in decimal as the client numbers them
 //                     (it sends them back as 8 bytes, big-endian)
 //   SFA_GRACE_MS      subscribe: wait after the last expected event (default 300)
+//   SFA_KEEPALIVES    subscribe, optional: after the events, also wait for this many keepalives (empty
+//                     FetchResponses) and print {"keepalive":n,"afterEvents":…,"latestReplayId":…} for each
 //   SFA_PAYLOAD       publish: the event as JSON in the client's Avro-JSON form (unions wrapped)
 //   SFA_EVENT_ID      publish, optional: correlation key, sent as ProducerEvent.id
 //   SFA_EVENTS        publish-batch: JSON array of {"id": optional correlation key, "payload": as SFA_PAYLOAD}
@@ -156,6 +158,7 @@ async function subscribe() {
     const topic = env('SFA_TOPIC');
     const want = intEnv('SFA_COUNT', 0);
     const graceMs = intEnv('SFA_GRACE_MS', 300);
+    const wantKeepalives = intEnv('SFA_KEEPALIVES', 0);
     if (want < 1) {
         fail('SFA_COUNT must be at least 1');
         return;
@@ -163,8 +166,9 @@ async function subscribe() {
     const client = newClient();
     await client.connect();
     let received = 0;
+    let keepalives = 0;
     let done = false;
-    const callback = (_info, type, data) => {
+    const callback = (info, type, data) => {
         switch (type) {
             case 'event': {
                 received++;
@@ -178,9 +182,26 @@ async function subscribe() {
                         payload: data.payload,
                     }) + '\n'
                 );
-                if (received === want && !done) {
+                if (received === want && wantKeepalives === 0 && !done) {
                     done = true;
                     setTimeout(() => finish(client, 0), graceMs);
+                }
+                break;
+            }
+            case 'grpcKeepAlive': {
+                if (wantKeepalives === 0) {
+                    break;
+                }
+                keepalives++;
+                // The client passes no data with a keepalive; it has stored the response's latest_replay_id,
+                // decoded like an event's, in the subscription info.
+                process.stdout.write(
+                    toJSON({ keepalive: keepalives, afterEvents: received, latestReplayId: String(info.lastReplayId) }) +
+                        '\n'
+                );
+                if (received >= want && keepalives >= wantKeepalives && !done) {
+                    done = true;
+                    finish(client, 0);
                 }
                 break;
             }
@@ -198,7 +219,7 @@ async function subscribe() {
                 }
                 break;
             default:
-                // lastEvent cannot happen (infinite request); keepalives need no action.
+                // lastEvent cannot happen (infinite request).
                 break;
         }
     };
