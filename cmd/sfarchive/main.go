@@ -12,8 +12,14 @@ package main
 import (
 	"context"
 	"os"
+	"os/signal"
+	"syscall"
 )
 
 func main() {
+	// A closed output pipe (`sfarchive query | head`) must end the query
+	// quietly: with SIGPIPE ignored, writes fail with EPIPE, which the query
+	// treats as the end of its output, instead of killing the process.
+	signal.Ignore(syscall.SIGPIPE)
 	os.Exit(run(context.Background(), os.Args, os.Stdin, os.Stdout, os.Stderr))
 }

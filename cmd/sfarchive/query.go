@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"time"
@@ -26,13 +25,7 @@ Output record (jsonl, json):
 Change events get their changedFields/nulledFields/diffFields bitmaps expanded to field names
 (BillingAddress.City for compound fields); long values are exact; bytes are base64.
 
---where takes an expr-lang expression over the decoded event (https://expr-lang.org): fields by
-name, ChangeEventHeader fields also at the top level; == != < <= > >= and or not in matches contains
-startsWith; numbers compare exactly (a long is never turned into a float). Examples:
-  --where 'changeType == "UPDATE" && AnnualRevenue > 1000000'
-  --where 'commitNumber == 1698100138468892700'
-  --where 'BillingAddress.City == "Paris"'
-  --where 'Amount__c >= 100 and City__c in ["Lyon", "Nice"]'
+`+query.WhereHelp+`
 
 Examples:
   sfarchive query --archive events.db --topic /data/AccountChangeEvent --since 24h
@@ -54,7 +47,7 @@ Examples:
 			&cli.StringSliceFlag{Name: "entity", Usage: "entity name of change events, e.g. Account (repeatable)", EnvVars: envVar("entity")},
 			&cli.StringSliceFlag{Name: "record-id", Usage: "record ID in recordIds, 15 or 18 characters (repeatable)", EnvVars: envVar("record-id")},
 			&cli.StringSliceFlag{Name: "changed-field", Usage: "events whose changed fields include `NAME`, e.g. Phone or BillingAddress.City (repeatable)", EnvVars: envVar("changed-field")},
-			&cli.StringFlag{Name: "where", Usage: "keep events for which the expr-lang `EXPRESSION` is true (see above)", EnvVars: envVar("where")},
+			&cli.StringFlag{Name: "where", Usage: "keep events for which the expr-lang `EXPRESSION` is true (syntax above)", EnvVars: envVar("where")},
 			&cli.StringSliceFlag{Name: "fields", Usage: "only these fields, in this order (comma-separated or repeated): event paths such as BillingAddress.City or changeType, and for csv/table the columns topic, replay_id, event_id, schema_id, received_at, changed_fields", EnvVars: envVar("fields")},
 			&cli.IntFlag{Name: "limit", Aliases: []string{"n"}, Usage: "stop after `N` events (0: all)", EnvVars: envVar("limit")},
 			&cli.BoolFlag{Name: "reverse", Usage: "newest first", EnvVars: envVar("reverse")},
@@ -84,14 +77,7 @@ func runQuery(c *cli.Context, e *env) error {
 	}
 	defer arc.Close()
 
-	out := bufio.NewWriterSize(e.stdout, 64<<10)
-	res, err := query.Run(c.Context, arc, opts, out)
-	if err == nil {
-		err = out.Flush()
-		if err != nil && isBrokenPipe(err) {
-			err = query.ErrOutputClosed
-		}
-	}
+	res, err := query.Run(c.Context, arc, opts, e.stdout)
 	switch {
 	case errors.Is(err, query.ErrOutputClosed):
 		return nil

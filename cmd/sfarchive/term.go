@@ -1,11 +1,9 @@
 package main
 
 import (
-	"errors"
 	"io"
 	"os"
 	"strings"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -22,11 +20,6 @@ func terminalWidth(w io.Writer) int {
 		return 0
 	}
 	return int(ws.Col)
-}
-
-// isBrokenPipe reports whether err is a write to a closed pipe.
-func isBrokenPipe(err error) bool {
-	return errors.Is(err, syscall.EPIPE)
 }
 
 // splitFields accepts both --fields a,b and --fields a --fields b.
