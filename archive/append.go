@@ -67,7 +67,27 @@ func (a *Archive) Append(batches []TopicBatch) (AppendStats, error) {
 		a.log.Warn("archive: replay ID seen again with another event ID; both kept", "topic", c.topic,
 			"replay_id", hex.EncodeToString(c.replayID), "event_id", c.eventID)
 	}
+	a.trimAfter(batches)
 	return st, nil
+}
+
+// trimAfter drops the map's resident pages once trimEvery payload bytes were
+// appended since the last time, so a writer's memory does not grow with the
+// file. A failure only costs memory, so it is logged, not returned.
+func (a *Archive) trimAfter(batches []TopicBatch) {
+	var n int64
+	for i := range batches {
+		for j := range batches[i].Events {
+			n += int64(len(batches[i].Events[j].Payload))
+		}
+	}
+	if a.appendedSinceTrim.Add(n) < trimEvery {
+		return
+	}
+	a.appendedSinceTrim.Store(0)
+	if err := trimResident(a.db); err != nil {
+		a.log.Debug("archive: could not trim the resident map", "path", a.path, "err", err)
+	}
 }
 
 func validateBatch(b *TopicBatch) error {

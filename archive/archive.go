@@ -65,7 +65,16 @@ type Archive struct {
 	closed   atomic.Bool
 
 	decoded atomic.Uint64 // envelopes decoded by Scan (tests assert that the time index seeks)
+
+	// appendedSinceTrim counts payload bytes appended since the writer last
+	// dropped its mapped pages (see trimResident).
+	appendedSinceTrim atomic.Int64
 }
+
+// trimEvery is how many payload bytes a writer appends between two calls to
+// trimResident: large enough that the syscall costs nothing, small enough
+// that the resident set stays far below 100 MB.
+const trimEvery = 32 << 20
 
 // Open opens the archive at path. A writable open creates the file (mode 0600) and its layout if it does not exist.
 //

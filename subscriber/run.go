@@ -53,7 +53,11 @@ type TopicProgress struct {
 	Rate         float64   // events/s committed since the previous report
 	Mark         []byte    // committed mark
 	LastReceived time.Time // receive time of the newest committed event; zero if none
-	Connected    bool      // a stream is open
+	// LastEventTime is the newest committed event's own time (commitTimestamp
+	// of a change event, CreatedDate of a platform event); zero if unknown.
+	// LastReceived minus it is how far behind the live stream the archive is.
+	LastEventTime time.Time
+	Connected     bool // a stream is open
 }
 
 // run is one Run's shared state.
@@ -327,7 +331,8 @@ func (r *run) reportOnce(states []*topicState, prev []int64, since time.Time) {
 	now := time.Now()
 	for i, st := range states {
 		st.mu.Lock()
-		p := TopicProgress{Topic: st.name, Archived: st.archived, Mark: st.mark, LastReceived: st.lastReceived, Connected: st.connected}
+		p := TopicProgress{Topic: st.name, Archived: st.archived, Mark: st.mark, LastReceived: st.lastReceived,
+			LastEventTime: st.lastEvent, Connected: st.connected}
 		st.mu.Unlock()
 		if prev != nil {
 			if secs := now.Sub(since).Seconds(); secs > 0 {

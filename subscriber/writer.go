@@ -22,6 +22,7 @@ type topicState struct {
 	inFlight     int    // batches handed to the writer, not yet committed
 	archived     int64  // events committed this run
 	lastReceived time.Time
+	lastEvent    time.Time // the newest committed event's own time, when it could be read
 	connected    bool
 }
 
@@ -36,7 +37,7 @@ func (t *topicState) handed(events int) {
 	t.mu.Unlock()
 }
 
-func (t *topicState) committed(events int, mark []byte, received time.Time) {
+func (t *topicState) committed(events int, mark []byte, received, eventAt time.Time) {
 	t.mu.Lock()
 	t.uncommitted -= events
 	t.inFlight--
@@ -46,6 +47,9 @@ func (t *topicState) committed(events int, mark []byte, received time.Time) {
 	}
 	if !received.IsZero() {
 		t.lastReceived = received
+	}
+	if !eventAt.IsZero() {
+		t.lastEvent = eventAt
 	}
 	t.mu.Unlock()
 	select {
@@ -133,11 +137,13 @@ func (w *writer) commit(group []handoff) {
 	w.log.Debug("committed", "topics", len(batches), "events", events, "stored", st.Stored,
 		"duplicates", st.Duplicates, "took", time.Since(start))
 	for _, h := range group {
-		var recv time.Time
+		var recv, eventAt time.Time
 		if n := len(h.batch.Events); n > 0 {
-			recv = h.batch.Events[n-1].ReceivedAt
+			last := &h.batch.Events[n-1]
+			recv = last.ReceivedAt
+			eventAt, _ = eventTime(h.batch.Topic, last.Payload)
 		}
-		h.t.committed(len(h.batch.Events), batchMark(h.batch), recv)
+		h.t.committed(len(h.batch.Events), batchMark(h.batch), recv, eventAt)
 	}
 	if w.afterCommit != nil {
 		w.afterCommit(events)

@@ -35,6 +35,7 @@ func emulateCommand(e *env) *cli.Command {
 		&cli.StringFlag{Name: "login-config", Usage: "JSON `FILE` with the users and connected apps that may log in (default: user " + defaultLoginUser + " with password " + defaultLoginPassword + " and security token " + defaultLoginToken + "; app " + defaultClientID + " with secret " + defaultClientSecret + ")", EnvVars: envVar("emulate-login-config")},
 		&cli.StringSliceFlag{Name: "generate", Usage: "topic to fill with generated events (repeatable)", Value: cli.NewStringSlice("/data/AccountChangeEvent", "/event/Order_Event__e"), EnvVars: envVar("emulate-generate")},
 		&cli.IntFlag{Name: "events", Usage: "events generated up front per --generate topic", Value: 100, EnvVars: envVar("emulate-events")},
+		&cli.IntFlag{Name: "event-size", Usage: "make the up-front events about `BYTES` each (padded text fields; 0: natural size, a few hundred bytes)", EnvVars: envVar("emulate-event-size")},
 		&cli.Float64Flag{Name: "rate", Usage: "then keep generating this many events per second, spread over the --generate topics (0: none)", EnvVars: envVar("emulate-rate")},
 		&cli.Int64Flag{Name: "seed", Usage: "seed of the event generator (same seed, same events)", Value: 1, EnvVars: envVar("emulate-seed")},
 		&cli.StringSliceFlag{Name: "sample", Usage: "also serve the recorded event in `FILE` (JSON like shared/pubsub/samples/*.json; repeatable)", EnvVars: envVar("emulate-sample")},
@@ -91,6 +92,25 @@ func parseFault(s string) (rpc string, nth int, code codes.Code, errorCode strin
 	return rpc, nth, code, errorCode, nil
 }
 
+// generateUpFront publishes n generated events on topic, padded to about
+// size bytes when size > 0.
+func generateUpFront(gen *emulator.Generator, topic string, n, size int) error {
+	if size <= 0 {
+		_, err := gen.PublishN(topic, n)
+		return err
+	}
+	for range n {
+		g, err := gen.Large(topic, size)
+		if err != nil {
+			return err
+		}
+		if err := gen.Publish(&g); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func randomToken() string {
 	b := make([]byte, 24)
 	_, _ = rand.Read(b)
@@ -116,8 +136,8 @@ func runEmulate(c *cli.Context, e *env) error {
 		}
 		faults = append(faults, fault{rpc, nth, code, ec})
 	}
-	if c.Int("events") < 0 || c.Float64("rate") < 0 {
-		return usagef("--events and --rate cannot be negative")
+	if c.Int("events") < 0 || c.Float64("rate") < 0 || c.Int("event-size") < 0 {
+		return usagef("--events, --event-size and --rate cannot be negative")
 	}
 
 	srv, err := emulator.New(emulator.Config{
@@ -140,7 +160,7 @@ func runEmulate(c *cli.Context, e *env) error {
 	gen := emulator.NewGenerator(c.Int64("seed"), srv)
 	topics := c.StringSlice("generate")
 	for _, t := range topics {
-		if _, err := gen.PublishN(t, c.Int("events")); err != nil {
+		if err := generateUpFront(gen, t, c.Int("events"), c.Int("event-size")); err != nil {
 			return usageErr(fmt.Errorf("--generate %s: %w", t, err))
 		}
 	}

@@ -63,15 +63,19 @@ func (p *progressLine) draw() {
 			fmt.Fprintf(&b, "%-40s connecting…\n", t)
 			continue
 		}
+		lag := "lag -"
+		if !tp.LastEventTime.IsZero() {
+			lag = "lag " + time.Since(tp.LastEventTime).Round(time.Second).String()
+		}
 		last := "no event yet"
 		if !tp.LastReceived.IsZero() {
-			last = "last event " + time.Since(tp.LastReceived).Round(time.Second).String() + " ago"
+			last = "last received " + time.Since(tp.LastReceived).Round(time.Second).String() + " ago"
 		}
 		state := "connected"
 		if !tp.Connected {
 			state = "reconnecting"
 		}
-		fmt.Fprintf(&b, "%-40s %10d events  %8.1f/s  %s  %s\n", t, tp.Archived, tp.Rate, last, state)
+		fmt.Fprintf(&b, "%-40s %10d events  %8.1f/s  %s  %s  %s\n", t, tp.Archived, tp.Rate, lag, last, state)
 	}
 	p.drawn = len(p.order)
 	io.WriteString(p.w, b.String())

@@ -25,7 +25,7 @@ Output record (jsonl, json):
 Change events get their changedFields/nulledFields/diffFields bitmaps expanded to field names
 (BillingAddress.City for compound fields); long values are exact; bytes are base64.
 
-`+query.WhereHelp+`
+` + query.WhereHelp + `
 
 Examples:
   sfarchive query --archive events.db --topic /data/AccountChangeEvent --since 24h

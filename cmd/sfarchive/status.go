@@ -42,10 +42,14 @@ Examples:
 			if err != nil {
 				return err
 			}
-			if format == "json" {
-				return writeStatusJSON(e.stdout, st)
+			gaps, err := arc.Gaps()
+			if err != nil {
+				return err
 			}
-			return writeStatusText(e.stdout, st)
+			if format == "json" {
+				return writeStatusJSON(e.stdout, st, gaps)
+			}
+			return writeStatusText(e.stdout, st, gaps)
 		},
 	})
 }
@@ -69,7 +73,7 @@ func fmtReplay(b []byte) string {
 	return hex.EncodeToString(b)
 }
 
-func writeStatusText(w io.Writer, st archive.Stats) error {
+func writeStatusText(w io.Writer, st archive.Stats, gaps []archive.Gap) error {
 	org := st.OrgID
 	if org == "" {
 		org = "(not bound yet)"
@@ -97,6 +101,18 @@ func writeStatusText(w io.Writer, st archive.Stats) error {
 			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", t.Topic, id, s.Count, fmtTime(s.FirstReceived), fmtTime(s.LastReceived))
 		}
 	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if len(gaps) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "\nGAPS (positions the server no longer had; events between them may be missing)\n")
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tTOPIC\tKIND\tREJECTED POSITION\tRESUMED FROM\tREASON")
+	for _, g := range gaps {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", fmtTime(g.Time), g.Topic, g.Kind, fmtReplay(g.FromReplayID), fmtReplay(g.ToReplayID), g.Reason)
+	}
 	return tw.Flush()
 }
 
@@ -123,6 +139,16 @@ type statusJSON struct {
 	Schemas     int               `json:"schemas"`
 	Gaps        int               `json:"gaps"`
 	Topics      []topicStatusJSON `json:"topics"`
+	GapRecords  []gapJSON         `json:"gap_records"`
+}
+
+type gapJSON struct {
+	Time         string `json:"time"`
+	Topic        string `json:"topic"`
+	Kind         string `json:"kind"`
+	FromReplayID string `json:"from_replay_id"`
+	ToReplayID   string `json:"to_replay_id"`
+	Reason       string `json:"reason"`
 }
 
 type topicStatusJSON struct {
@@ -149,7 +175,7 @@ type schemaUseJSON struct {
 	LastReceived  string `json:"last_received"`
 }
 
-func writeStatusJSON(w io.Writer, st archive.Stats) error {
+func writeStatusJSON(w io.Writer, st archive.Stats, gaps []archive.Gap) error {
 	out := statusJSON{Path: st.Path, FileSize: st.FileSize, Format: st.Format, CreatedAt: fmtTime(st.CreatedAt),
 		OrgID: st.OrgID, InstanceURL: st.InstanceURL, Schemas: st.Schemas, Gaps: st.Gaps, Topics: []topicStatusJSON{}}
 	for _, t := range st.Topics {
@@ -163,6 +189,11 @@ func writeStatusJSON(w io.Writer, st archive.Stats) error {
 				FirstReceived: fmtTime(s.FirstReceived), LastReceived: fmtTime(s.LastReceived)})
 		}
 		out.Topics = append(out.Topics, tj)
+	}
+	out.GapRecords = []gapJSON{}
+	for _, g := range gaps {
+		out.GapRecords = append(out.GapRecords, gapJSON{Time: fmtTime(g.Time), Topic: g.Topic, Kind: g.Kind,
+			FromReplayID: hex.EncodeToString(g.FromReplayID), ToReplayID: hex.EncodeToString(g.ToReplayID), Reason: g.Reason})
 	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
