@@ -1,14 +1,18 @@
 package main
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
+	"os/signal"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -37,6 +41,7 @@ func emulateCommand(e *env) *cli.Command {
 		&cli.IntFlag{Name: "events", Usage: "events generated up front per --generate topic", Value: 100, EnvVars: envVar("emulate-events")},
 		&cli.IntFlag{Name: "event-size", Usage: "make the up-front events about `BYTES` each (padded text fields; 0: natural size, a few hundred bytes)", EnvVars: envVar("emulate-event-size")},
 		&cli.Float64Flag{Name: "rate", Usage: "then keep generating this many events per second, spread over the --generate topics (0: none)", EnvVars: envVar("emulate-rate")},
+		&cli.BoolFlag{Name: "on-demand", Usage: "then keep generating events as fast as subscribers read them (a batch whenever one waits with credit)", EnvVars: envVar("emulate-on-demand")},
 		&cli.Int64Flag{Name: "seed", Usage: "seed of the event generator (same seed, same events)", Value: 1, EnvVars: envVar("emulate-seed")},
 		&cli.StringSliceFlag{Name: "sample", Usage: "also serve the recorded event in `FILE` (JSON like shared/pubsub/samples/*.json; repeatable)", EnvVars: envVar("emulate-sample")},
 		&cli.DurationFlag{Name: "retention", Usage: "how long events stay available", Value: 72 * time.Hour, EnvVars: envVar("emulate-retention")},
@@ -46,6 +51,7 @@ func emulateCommand(e *env) *cli.Command {
 		&cli.StringSliceFlag{Name: "fail", Usage: "fault: `RPC:NTH:CODE[:ERROR-CODE]` fails the NTH call of RPC, e.g. Subscribe:1:UNAVAILABLE or GetSchema:2:INTERNAL:sfdc.platform.eventbus.grpc.service.unavailable (repeatable)", EnvVars: envVar("emulate-fail")},
 		&cli.BoolFlag{Name: "stall", Usage: "fault: Subscribe streams send nothing at all (no event, no keepalive, no close)", EnvVars: envVar("emulate-stall")},
 		&cli.DurationFlag{Name: "latency", Usage: "fault: delay every response by this much", EnvVars: envVar("emulate-latency")},
+		&cli.DurationFlag{Name: "expire-tokens-every", Usage: "fault: expire every issued token this often (SIGUSR1 expires them once, at any time)", EnvVars: envVar("emulate-expire-tokens-every")},
 		&cli.Float64Flag{Name: "throttle", Usage: "fault: answer RESOURCE_EXHAUSTED beyond this many calls per second (0: off)", EnvVars: envVar("emulate-throttle")},
 	}
 	flags = append(flags, logFlags()...)
@@ -55,7 +61,8 @@ func emulateCommand(e *env) *cli.Command {
 		Description: `Serves the Salesforce Pub/Sub API (the same proto, flow control, replay presets, keepalives,
 errors and trailers) on a local port, with realistic generated Change Data Capture and platform
 events. It prints the endpoint, the credentials and a ready 'sfarchive subscribe' command line.
-Faults can be switched on to see how a client copes. Stop it with Ctrl-C.
+Faults can be switched on to see how a client copes; sending the process SIGUSR1 expires every
+token it issued, at once. Stop it with Ctrl-C.
 
 Examples:
   sfarchive emulate
@@ -90,6 +97,37 @@ func parseFault(s string) (rpc string, nth int, code codes.Code, errorCode strin
 		errorCode = parts[3]
 	}
 	return rpc, nth, code, errorCode, nil
+}
+
+// expireTokensOnDemand expires every token the emulator issued on SIGUSR1,
+// and every interval when interval > 0, until ctx ends.
+func expireTokensOnDemand(ctx context.Context, servers []interface{ ExpireTokens() }, interval time.Duration, logger *slog.Logger) {
+	expire := func() {
+		for _, s := range servers {
+			s.ExpireTokens()
+		}
+	}
+	usr1 := make(chan os.Signal, 1)
+	signal.Notify(usr1, syscall.SIGUSR1)
+	defer signal.Stop(usr1)
+	var tick <-chan time.Time
+	if interval > 0 {
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-usr1:
+			expire()
+			logger.Info("every token expired (SIGUSR1)")
+		case <-tick:
+			expire()
+			logger.Info("every token expired", "every", interval)
+		}
+	}
 }
 
 // generateUpFront publishes n generated events on topic, padded to about
@@ -208,6 +246,7 @@ func runEmulate(c *cli.Context, e *env) error {
 	defer srv.Stop()
 
 	loginURL := ""
+	expirers := []interface{ ExpireTokens() }{srv}
 	if la := c.String("login-listen"); la != "" {
 		lcfg, err := loginConfig(c.String("login-config"))
 		if err != nil {
@@ -233,6 +272,7 @@ func runEmulate(c *cli.Context, e *env) error {
 			return withHint(fmt.Errorf("login endpoints: listen on %s: %w", la, err), "choose a free port with --login-listen 127.0.0.1:PORT, or --login-listen '' for none")
 		}
 		defer ls.Stop()
+		expirers = append(expirers, ls)
 	}
 
 	printEmulatorBanner(e.stdout, addr, caFile, token, c.String("org-id"), c.String("instance-url"), srv.Topics(), topics)
@@ -241,13 +281,21 @@ func runEmulate(c *cli.Context, e *env) error {
 	}
 
 	ctx := c.Context
-	if rate := c.Float64("rate"); rate > 0 {
+	rate := c.Float64("rate")
+	if c.Bool("on-demand") {
+		if rate > 0 {
+			return usagef("--rate and --on-demand exclude each other")
+		}
+		rate = -1 // the generator's "as fast as subscribers read"
+	}
+	if rate != 0 && len(topics) > 0 {
 		go func() {
 			if err := gen.Run(ctx, topics, rate, nil); err != nil && ctx.Err() == nil {
 				logger.Error("event generator stopped", "err", err)
 			}
 		}()
 	}
+	go expireTokensOnDemand(ctx, expirers, c.Duration("expire-tokens-every"), logger)
 	<-ctx.Done()
 	fmt.Fprintln(e.stderr, "emulator stopped")
 	return nil

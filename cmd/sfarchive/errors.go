@@ -115,6 +115,8 @@ func hintFor(err error) string {
 		return "check the username, password + security token, client ID/secret or key, and --login-url (sandboxes use https://test.salesforce.com)"
 	case errors.Is(err, auth.ErrCannotRefresh):
 		return "get a new access token (e.g. `sf org display`), or use --auth soap|client-credentials|jwt so sfarchive can log in again by itself"
+	case errors.Is(err, archive.ErrSchemaNotFound):
+		return "`sfarchive schemas --archive FILE` lists the stored schema IDs"
 	case errors.Is(err, subscriber.ErrUnreachable):
 		return "check --endpoint (HOST:PORT; Salesforce: api.pubsub.salesforce.com:7443), --insecure or --ca-file, and the network"
 	case errors.Is(err, archive.ErrTopicNotFound), errors.Is(err, query.ErrNoTopicMatch):

@@ -14,14 +14,25 @@ func envVar(flag string) []string {
 	return []string{"SFARCHIVE_" + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))}
 }
 
-func archiveFlag(required bool) *cli.StringFlag {
+// archiveFlag is --archive. It is checked by archivePath rather than
+// marked Required, so that a missing one is a usage error (exit 2) and a
+// subcommand does not inherit the check from its parent.
+func archiveFlag() *cli.StringFlag {
 	return &cli.StringFlag{
-		Name:     "archive",
-		Aliases:  []string{"a"},
-		Usage:    "path of the archive `FILE` (one bbolt file)",
-		EnvVars:  envVar("archive"),
-		Required: required,
+		Name:    "archive",
+		Aliases: []string{"a"},
+		Usage:   "path of the archive `FILE` (one bbolt file; required)",
+		EnvVars: envVar("archive"),
 	}
+}
+
+// archivePath returns --archive, or a usage error when it is missing.
+func archivePath(c *cli.Context) (string, error) {
+	p := c.String("archive")
+	if p == "" {
+		return "", usagef("--archive FILE is required (or set SFARCHIVE_ARCHIVE)")
+	}
+	return p, nil
 }
 
 func lockTimeoutFlag() *cli.DurationFlag {

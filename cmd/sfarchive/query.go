@@ -35,7 +35,7 @@ Examples:
   sfarchive query --archive events.db --gaps
   sfarchive query --archive events.db --format raw --topic /event/Order_Event__e > orders.avro-stream`,
 		Flags: []cli.Flag{
-			archiveFlag(true),
+			archiveFlag(),
 			&cli.StringSliceFlag{Name: "topic", Aliases: []string{"t"}, Usage: "topic name or glob such as '/data/*ChangeEvent' (repeatable; default: all)", EnvVars: envVar("query-topic")},
 			&cli.StringFlag{Name: "since", Usage: "events whose own time (commitTimestamp, or CreatedDate for platform events) is at or after `TIME`: RFC 3339, a date, or a duration ago such as 36h or 7d", EnvVars: envVar("since")},
 			&cli.StringFlag{Name: "until", Usage: "events whose own time is before `TIME` (same forms as --since)", EnvVars: envVar("until")},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"sort"
@@ -13,7 +14,7 @@ import (
 )
 
 func schemasCommand(e *env) *cli.Command {
-	common := func() []cli.Flag { return []cli.Flag{archiveFlag(true), lockTimeoutFlag()} }
+	common := func() []cli.Flag { return []cli.Flag{archiveFlag(), lockTimeoutFlag()} }
 	return withUsageErrors(&cli.Command{
 		Name:  "schemas",
 		Usage: "list, show and compare the Avro schemas stored in an archive",
@@ -47,7 +48,7 @@ Examples:
 				Name:      "diff",
 				Usage:     "compare two schemas field by field: OLD_ID NEW_ID, or a topic's last two schemas with --topic",
 				ArgsUsage: "[OLD_ID NEW_ID]",
-				Flags:     append(common(), &cli.StringFlag{Name: "topic", Usage: "compare the two most recently first-used schemas of `TOPIC`"}),
+				Flags:     append(common(), &cli.StringFlag{Name: "topic", Usage: "compare the two schemas of `TOPIC` that appeared last (by replay ID)"}),
 				Action:    func(c *cli.Context) error { return diffSchemas(c, e) },
 			}),
 		},
@@ -184,7 +185,7 @@ func diffSchemas(c *cli.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "schema %s → %s: %d difference(s)\n", oldID, newID, len(changes))
+	fmt.Fprintf(e.stdout, "schema %s → %s: %d difference(s) (+ added, - removed, ~ changed)\n", oldID, newID, len(changes))
 	for _, ch := range changes {
 		fmt.Fprintf(e.stdout, "  %s\n", ch)
 	}
@@ -210,7 +211,9 @@ func lastTwoSchemas(arc *archive.Archive, topic string) (string, string, error) 
 		if len(uses) < 2 {
 			return "", "", fmt.Errorf("topic %s has %d schema(s): nothing to compare", topic, len(uses))
 		}
-		sort.Slice(uses, func(i, j int) bool { return uses[i].FirstReceived.Before(uses[j].FirstReceived) })
+		// First use in delivery (replay ID) order: schemas that first appear
+		// in one commit share a receive time.
+		sort.Slice(uses, func(i, j int) bool { return bytes.Compare(uses[i].FirstReplayID, uses[j].FirstReplayID) < 0 })
 		return uses[len(uses)-2].SchemaID, uses[len(uses)-1].SchemaID, nil
 	}
 	return "", "", fmt.Errorf("topic %s: %w", topic, archive.ErrTopicNotFound)

@@ -24,7 +24,7 @@ Examples:
   sfarchive status --archive events.db
   sfarchive status --archive events.db --format json | jq '.topics[].events'`,
 		Flags: []cli.Flag{
-			archiveFlag(true),
+			archiveFlag(),
 			&cli.StringFlag{Name: "format", Usage: "output format: text or json", Value: "text", EnvVars: envVar("status-format")},
 			lockTimeoutFlag(),
 		},
@@ -56,7 +56,11 @@ Examples:
 
 // openReadOnly opens --archive for reading, with the lock timeout.
 func openReadOnly(c *cli.Context) (*archive.Archive, error) {
-	return archive.Open(c.String("archive"), archive.Options{ReadOnly: true, LockTimeout: c.Duration("lock-timeout")})
+	path, err := archivePath(c)
+	if err != nil {
+		return nil, err
+	}
+	return archive.Open(path, archive.Options{ReadOnly: true, LockTimeout: c.Duration("lock-timeout")})
 }
 
 func fmtTime(t time.Time) string {

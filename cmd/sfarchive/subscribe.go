@@ -23,7 +23,7 @@ const defaultLockTimeout = 3 * time.Second
 
 func subscribeCommand(e *env) *cli.Command {
 	flags := []cli.Flag{
-		archiveFlag(true),
+		archiveFlag(),
 		&cli.StringSliceFlag{Name: "topic", Aliases: []string{"t"}, Usage: "topic to archive, e.g. /data/AccountChangeEvent or /event/Order_Event__e (repeatable)", EnvVars: envVar("topic")},
 		&cli.StringFlag{Name: "topics-file", Usage: "read topics from `FILE`, one per line (# starts a comment)", EnvVars: envVar("topics-file")},
 		&cli.StringFlag{Name: "endpoint", Usage: "Pub/Sub API `HOST:PORT`", Value: "api.pubsub.salesforce.com:7443", EnvVars: envVar("endpoint")},
@@ -80,6 +80,10 @@ func runSubscribe(c *cli.Context, e *env) error {
 	if c.Args().Len() > 0 {
 		return usagef("unexpected argument %q: topics are given with --topic", c.Args().First())
 	}
+	path, err := archivePath(c)
+	if err != nil {
+		return err
+	}
 	logger, err := newLogger(c, e.stderr)
 	if err != nil {
 		return err
@@ -115,7 +119,6 @@ func runSubscribe(c *cli.Context, e *env) error {
 		}
 		return withHint(err, "check --login-url and the network; the login endpoint did not answer")
 	}
-	path := c.String("archive")
 	_, statErr := os.Stat(path)
 	created := os.IsNotExist(statErr)
 	arc, err := archive.Open(path, archive.Options{LockTimeout: c.Duration("lock-timeout"), Logger: logger})
@@ -155,9 +158,9 @@ func runSubscribe(c *cli.Context, e *env) error {
 		return runErr
 	}
 	if closeErr != nil {
-		return fmt.Errorf("close archive %s: %w", c.String("archive"), closeErr)
+		return fmt.Errorf("close archive %s: %w", path, closeErr)
 	}
-	logger.Info("subscribe finished", "archive", c.String("archive"), "stored", summary.Stored,
+	logger.Info("subscribe finished", "archive", path, "stored", summary.Stored,
 		"duplicates", summary.Duplicates, "commits", summary.Commits, "elapsed", summary.Elapsed.Round(time.Millisecond), "reason", summary.Reason)
 	return nil
 }

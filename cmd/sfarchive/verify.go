@@ -23,7 +23,7 @@ Exits 0 when all is well, 1 with the list of problems otherwise.
 
 Example:
   sfarchive verify --archive events.db`,
-		Flags: []cli.Flag{archiveFlag(true), lockTimeoutFlag()},
+		Flags: []cli.Flag{archiveFlag(), lockTimeoutFlag()},
 		Action: func(c *cli.Context) error {
 			arc, err := openReadOnly(c)
 			if err != nil {
