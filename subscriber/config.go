@@ -19,6 +19,7 @@ type Store interface {
 	HasSchema(id string) (bool, error)
 	Append(batches []archive.TopicBatch) (archive.AppendStats, error)
 	AddGap(g archive.Gap) error
+	Gaps() ([]archive.Gap, error)
 	BindOrg(orgID, instanceURL string) error
 }
 

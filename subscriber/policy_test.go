@@ -228,6 +228,32 @@ func TestInvalidReplay(t *testing.T) {
 			t.Fatalf("archived %d, want 15", n)
 		}
 	})
+	t.Run("restart-after-gap", func(t *testing.T) {
+		// A run recorded the gap and stopped before committing anything
+		// newer: the stored mark is still the rejected ID. The next run must
+		// start from EARLIEST at once, without a second rejection or gap.
+		e, a, mark := setup(t)
+		if err := a.AddGap(archive.Gap{Topic: orderTopic, Time: time.Now(), Kind: GapReplayRejected, FromReplayID: mark,
+			Reason: "rejected by an earlier run"}); err != nil {
+			t.Fatal(err)
+		}
+		before := len(subscribes(e.srv, orderTopic))
+		cfg := e.config(orderTopic)
+		cfg.MaxEvents = 5
+		if _, err := start(t, cfg, a).wait(t); err != nil {
+			t.Fatalf("run: %v", err)
+		}
+		subs := subscribes(e.srv, orderTopic)[before:]
+		if len(subs) != 1 || subs[0].Preset != "EARLIEST" {
+			t.Fatalf("subscribes %+v, want one EARLIEST (the stored mark %x was rejected before)", subs, mark)
+		}
+		if gaps, _ := a.Gaps(); len(gaps) != 1 {
+			t.Fatalf("%d gap records, want the one from the earlier run", len(gaps))
+		}
+		if n := count(a, orderTopic); n != 15 {
+			t.Fatalf("archived %d, want 15", n)
+		}
+	})
 	t.Run("fail", func(t *testing.T) {
 		e, a, mark := setup(t)
 		cfg := e.config(orderTopic)

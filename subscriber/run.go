@@ -212,6 +212,24 @@ func (r *run) checkTopic(ctx context.Context, topic string) error {
 	}
 }
 
+// rejectedPositions reads, per topic, the replay IDs that the server once
+// rejected, from the archive's gap records: a run that stopped after
+// recording a gap but before committing anything newer must not send the
+// same rejected position again (nor record a second gap for it).
+func rejectedPositions(store Store) (map[string][][]byte, error) {
+	gaps, err := store.Gaps()
+	if err != nil {
+		return nil, fmt.Errorf("%w: read gap records: %w", ErrStore, err)
+	}
+	out := map[string][][]byte{}
+	for _, g := range gaps {
+		if g.Kind == GapReplayRejected && len(g.FromReplayID) > 0 {
+			out[g.Topic] = append(out[g.Topic], g.FromReplayID)
+		}
+	}
+	return out, nil
+}
+
 // stream runs the writer, one runner per topic and the monitors until the run
 // stops, then drains the writer.
 func (r *run) stream(ctx context.Context, states []*topicState, started time.Time) (Summary, error) {
@@ -232,12 +250,16 @@ func (r *run) stream(ctx context.Context, states []*topicState, started time.Tim
 	writerDone := make(chan struct{})
 	go func() { defer close(writerDone); w.run() }()
 
+	rejected, err := rejectedPositions(r.store)
+	if err != nil {
+		return Summary{}, err
+	}
 	runners := make([]*topicRunner, len(states))
 	errs := make([]error, len(states))
 	var wg sync.WaitGroup
 	for i, st := range states {
 		runners[i] = &topicRunner{r: r, t: st, log: cfg.Logger.With("topic", st.name),
-			bo: backoff{min: cfg.BackoffMin, max: cfg.BackoffMax}}
+			bo: backoff{min: cfg.BackoffMin, max: cfg.BackoffMax}, rejected: rejected[st.name]}
 		wg.Add(1)
 		go func() { defer wg.Done(); errs[i] = runners[i].loop() }()
 	}
