@@ -2,7 +2,6 @@ package emulator
 
 import (
 	"context"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/sfarchive/sfarchive/internal/leakcheck"
 	pubsubpb "github.com/sfarchive/sfarchive/proto"
 )
 
@@ -22,36 +22,7 @@ const testToken = "00Dtest!token"
 // running after a grace period.
 func checkLeaks(t *testing.T) {
 	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			n := runtime.NumGoroutine()
-			if n <= before {
-				return
-			}
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Errorf("goroutine leak: %d before, %d after\n%s", before, n, interesting(string(buf)))
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	})
-}
-
-// interesting drops the test framework's own goroutines from a stack dump.
-func interesting(dump string) string {
-	var keep []string
-	for _, g := range strings.Split(dump, "\n\n") {
-		if strings.Contains(g, "testing.(*T).Run") || strings.Contains(g, "testing.tRunner") && !strings.Contains(g, "emulator") ||
-			strings.Contains(g, "runtime.goexit") && strings.Contains(g, "signal.") {
-			continue
-		}
-		keep = append(keep, g)
-	}
-	return strings.Join(keep, "\n\n")
+	leakcheck.Check(t)
 }
 
 // fixture is a started server and a connected client.

@@ -1,9 +1,7 @@
 package emulator
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 
 	"google.golang.org/grpc"
@@ -73,24 +71,13 @@ func (s *Server) findManagedLocked(id, name string) *managedSub {
 func (s *service) ManagedSubscribe(stream grpc.BidiStreamingServer[pubsubpb.ManagedFetchRequest, pubsubpb.ManagedFetchResponse]) error {
 	const rpc = RPCManagedSubscribe
 	ctx := stream.Context()
-	rpcID, err := s.begin(ctx, rpc)
-	if err != nil {
-		s.record(Request{RPC: rpc, RPCID: rpcID})
-		return err
-	}
 	done := make(chan struct{})
 	defer close(done)
-	raw, errc := receive(stream.Recv, done)
-	first, err := firstRequest(ctx, s.Server, raw, errc)
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if errors.Is(err, ErrStopped) {
-			return rpcError(ctx, rpc, rpcID, codes.Unavailable, CodeUnavailable, msgUnavailable)
-		}
+	st, ok, err := openStream(s, ctx, rpc, stream.Recv, done)
+	if !ok {
 		return err
 	}
+	rpcID, first := st.rpcID, st.first
 	subName := first.GetSubscriptionId()
 	if subName == "" {
 		subName = first.GetDeveloperName()
@@ -157,26 +144,13 @@ func (s *service) ManagedSubscribe(stream grpc.BidiStreamingServer[pubsubpb.Mana
 		s.mu.Unlock()
 	}()
 
-	reqs := make(chan fetchReq)
-	go func() {
-		for {
-			select {
-			case r := <-raw:
-				rec := Request{RPC: rpc, NumRequested: r.GetNumRequested(), RPCID: rpcID}
-				if c := r.GetCommitReplayIdRequest(); c != nil {
-					rec.CommitReplayID = c.GetReplayId()
-				}
-				s.record(rec)
-				select {
-				case reqs <- fetchReq{num: r.GetNumRequested(), commit: r.GetCommitReplayIdRequest()}:
-				case <-done:
-					return
-				}
-			case <-done:
-				return
-			}
+	reqs := forward(s, st.raw, done, func(r *pubsubpb.ManagedFetchRequest) (Request, fetchReq) {
+		rec := Request{RPC: rpc, NumRequested: r.GetNumRequested(), RPCID: rpcID}
+		if c := r.GetCommitReplayIdRequest(); c != nil {
+			rec.CommitReplayID = c.GetReplayId()
 		}
-	}()
+		return rec, fetchReq{num: r.GetNumRequested(), commit: r.GetCommitReplayIdRequest()}
+	})
 	sub := &subscription{
 		s: s.Server, ctx: ctx, rpc: rpc, rpcID: rpcID, topic: t, cursor: cursor,
 		latest:        EncodeReplayID(cursor),
@@ -199,5 +173,5 @@ func (s *service) ManagedSubscribe(stream grpc.BidiStreamingServer[pubsubpb.Mana
 		},
 	}
 	sub.addCredit(first.GetNumRequested())
-	return sub.run(reqs, errc)
+	return sub.run(reqs, st.errc)
 }

@@ -48,27 +48,73 @@ func firstRequest[T any](ctx context.Context, s *Server, reqs <-chan T, errc <-c
 	}
 }
 
+// openedStream is a Subscribe or ManagedSubscribe stream whose RPC has begun and whose first request has
+// arrived.
+type openedStream[T any] struct {
+	rpcID string
+	first T
+	raw   <-chan T     // the later requests
+	errc  <-chan error // the error that ended receiving
+}
+
+// openStream begins rpc on a stream (injected faults, throttling, auth) and waits for its first request, which
+// the caller records with what it names. A goroutine keeps receiving the later requests into st.raw until
+// done is closed; the caller closes done when the handler returns. When ok is false the handler must return
+// err at once: the RPC failed, the server stopped first (UNAVAILABLE), or the client closed its side without
+// sending a request (err is nil).
+func openStream[T any](s *service, ctx context.Context, rpc string, recv func() (T, error), done <-chan struct{}) (
+	st openedStream[T], ok bool, err error) {
+	st.rpcID, err = s.begin(ctx, rpc)
+	if err != nil {
+		s.record(Request{RPC: rpc, RPCID: st.rpcID})
+		return st, false, err
+	}
+	st.raw, st.errc = receive(recv, done)
+	st.first, err = firstRequest(ctx, s.Server, st.raw, st.errc)
+	switch {
+	case errors.Is(err, io.EOF):
+		return st, false, nil
+	case errors.Is(err, ErrStopped):
+		return st, false, rpcError(ctx, rpc, st.rpcID, codes.Unavailable, CodeUnavailable, msgUnavailable)
+	case err != nil:
+		return st, false, err
+	}
+	return st, true, nil
+}
+
+// forward records each later request of a stream and passes it on to the subscription until done is closed;
+// convert gives a request's record and what the subscription acts on.
+func forward[T any](s *service, raw <-chan T, done <-chan struct{}, convert func(T) (Request, fetchReq)) <-chan fetchReq {
+	reqs := make(chan fetchReq)
+	go func() {
+		for {
+			select {
+			case r := <-raw:
+				rec, req := convert(r)
+				s.record(rec)
+				select {
+				case reqs <- req:
+				case <-done:
+					return
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return reqs
+}
+
 // Subscribe implements the Subscribe RPC.
 func (s *service) Subscribe(stream grpc.BidiStreamingServer[pubsubpb.FetchRequest, pubsubpb.FetchResponse]) error {
 	ctx := stream.Context()
-	rpcID, err := s.begin(ctx, RPCSubscribe)
-	if err != nil {
-		s.record(Request{RPC: RPCSubscribe, RPCID: rpcID})
-		return err
-	}
 	done := make(chan struct{})
 	defer close(done)
-	raw, errc := receive(stream.Recv, done)
-	first, err := firstRequest(ctx, s.Server, raw, errc)
-	if err != nil {
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if errors.Is(err, ErrStopped) {
-			return rpcError(ctx, RPCSubscribe, rpcID, codes.Unavailable, CodeUnavailable, msgUnavailable)
-		}
+	st, ok, err := openStream(s, ctx, RPCSubscribe, stream.Recv, done)
+	if !ok {
 		return err
 	}
+	rpcID, first := st.rpcID, st.first
 	s.record(Request{RPC: RPCSubscribe, Topic: first.GetTopicName(), Preset: first.GetReplayPreset().String(),
 		ReplayID: first.GetReplayId(), NumRequested: first.GetNumRequested(), RPCID: rpcID})
 	fail := func(code codes.Code, errorCode, msg string) error {
@@ -104,22 +150,10 @@ func (s *service) Subscribe(stream grpc.BidiStreamingServer[pubsubpb.FetchReques
 	}
 	s.log.Debug("subscribe", "topic", name, "preset", first.GetReplayPreset().String(), "rpc_id", rpcID)
 
-	reqs := make(chan fetchReq)
-	go func() {
-		for {
-			select {
-			case r := <-raw:
-				s.record(Request{RPC: RPCSubscribe, Topic: r.GetTopicName(), NumRequested: r.GetNumRequested(), RPCID: rpcID})
-				select {
-				case reqs <- fetchReq{topic: r.GetTopicName(), num: r.GetNumRequested()}:
-				case <-done:
-					return
-				}
-			case <-done:
-				return
-			}
-		}
-	}()
+	reqs := forward(s, st.raw, done, func(r *pubsubpb.FetchRequest) (Request, fetchReq) {
+		return Request{RPC: RPCSubscribe, Topic: r.GetTopicName(), NumRequested: r.GetNumRequested(), RPCID: rpcID},
+			fetchReq{topic: r.GetTopicName(), num: r.GetNumRequested()}
+	})
 	sub := &subscription{
 		s: s.Server, ctx: ctx, rpc: RPCSubscribe, rpcID: rpcID, topic: t, cursor: cursor,
 		latest: EncodeReplayID(cursor),
@@ -128,5 +162,5 @@ func (s *service) Subscribe(stream grpc.BidiStreamingServer[pubsubpb.FetchReques
 		},
 	}
 	sub.addCredit(first.GetNumRequested())
-	return sub.run(reqs, errc)
+	return sub.run(reqs, st.errc)
 }

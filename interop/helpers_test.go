@@ -9,12 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sfarchive/sfarchive/internal/leakcheck"
 )
 
 // pinnedClientVersion is the exact salesforce-pubsub-api-client version nodeclient/package.json pins.
@@ -254,21 +255,5 @@ func jsonLines[T any](t *testing.T, out []byte) []T {
 // period.
 func checkGoroutineLeaks(t *testing.T) {
 	t.Helper()
-	before := runtime.NumGoroutine()
-	t.Cleanup(func() {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			n := runtime.NumGoroutine()
-			if n <= before {
-				return
-			}
-			if time.Now().After(deadline) {
-				buf := make([]byte, 1<<20)
-				buf = buf[:runtime.Stack(buf, true)]
-				t.Errorf("goroutine leak: %d goroutines before the test, %d after\n%s", before, n, buf)
-				return
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	})
+	leakcheck.Check(t)
 }

@@ -218,8 +218,13 @@ func (d *Decoder) writeNode(dst []byte, n *node, depth int) []byte {
 			}
 		}
 		return append(dst, '}')
-	case kArray:
-		dst = append(dst, '[')
+	case kArray, kMap:
+		// Both are blocks of items ending with an empty block; a map item is a string key and a value.
+		open, end := byte('['), byte(']')
+		if n.kind == kMap {
+			open, end = '{', '}'
+		}
+		dst = append(dst, open)
 		first := true
 		for {
 			c := d.readCount()
@@ -231,11 +236,16 @@ func (d *Decoder) writeNode(dst []byte, n *node, depth int) []byte {
 					dst = append(dst, ',')
 				}
 				first = false
-				if n.capture > 0 && n.items.kind == kString {
+				switch {
+				case n.kind == kMap:
+					dst = appendJSONBytes(dst, d.readRaw())
+					dst = append(dst, ':')
+					dst = d.writeNode(dst, n.items, depth+1)
+				case n.capture > 0 && n.items.kind == kString:
 					raw := d.readRaw()
 					d.captureString(int(n.capture-1), raw)
 					dst = appendJSONBytes(dst, raw)
-				} else {
+				default:
 					dst = d.writeNode(dst, n.items, depth+1)
 				}
 				if d.failed() {
@@ -243,29 +253,7 @@ func (d *Decoder) writeNode(dst []byte, n *node, depth int) []byte {
 				}
 			}
 		}
-		return append(dst, ']')
-	case kMap:
-		dst = append(dst, '{')
-		first := true
-		for {
-			c := d.readCount()
-			if c == 0 || d.failed() {
-				break
-			}
-			for ; c > 0; c-- {
-				if !first {
-					dst = append(dst, ',')
-				}
-				first = false
-				dst = appendJSONBytes(dst, d.readRaw())
-				dst = append(dst, ':')
-				dst = d.writeNode(dst, n.items, depth+1)
-				if d.failed() {
-					return dst
-				}
-			}
-		}
-		return append(dst, '}')
+		return append(dst, end)
 	}
 	d.fail("unknown node kind %d", n.kind)
 	return dst

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +20,7 @@ import (
 	"github.com/sfarchive/sfarchive/archive"
 	"github.com/sfarchive/sfarchive/auth"
 	"github.com/sfarchive/sfarchive/emulator"
+	"github.com/sfarchive/sfarchive/internal/leakcheck"
 )
 
 const (
@@ -244,43 +244,11 @@ func subscribes(srv *emulator.Server, topic string) []emulator.Request {
 
 func hexID(b []byte) string { return hex.EncodeToString(b) }
 
-// checkNoLeaks fails the test if goroutines of this package or of gRPC client
-// connections outlive it.
+// checkNoLeaks fails the test if goroutines it started (of this package, of
+// gRPC client connections or any other) outlive it.
 func checkNoLeaks(t testing.TB) {
-	t.Cleanup(func() {
-		var leaked []string
-		deadline := time.Now().Add(3 * time.Second)
-		for {
-			leaked = leakedGoroutines()
-			if len(leaked) == 0 || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		if len(leaked) > 0 {
-			t.Errorf("%d goroutines leaked:\n%s", len(leaked), strings.Join(leaked, "\n\n"))
-		}
-	})
-}
-
-func leakedGoroutines() []string {
-	buf := make([]byte, 1<<20)
-	for {
-		n := runtime.Stack(buf, true)
-		if n < len(buf) {
-			buf = buf[:n]
-			break
-		}
-		buf = make([]byte, 2*len(buf))
-	}
-	var out []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "sfarchive/subscriber.(*") || strings.Contains(g, "sfarchive/subscriber.Run") ||
-			strings.Contains(g, "transport.(*http2Client)") || strings.Contains(g, "grpc.(*addrConn)") {
-			out = append(out, g)
-		}
-	}
-	return out
+	t.Helper()
+	leakcheck.Check(t)
 }
 
 // testLogger logs to the test log when -v, else discards.
