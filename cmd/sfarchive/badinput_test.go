@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/urfave/cli/v2"
 )
 
 // assertCleanFailure checks the shape every failure must have: the wanted
@@ -190,19 +192,37 @@ func TestHelpIsCompleteAndSecretFree(t *testing.T) {
 	t.Setenv("SFARCHIVE_CLIENT_SECRET", "client-secret-value")
 	t.Setenv("SFARCHIVE_ACCESS_TOKEN", "00Dsecret!access")
 	app := newApp(&env{})
+	type named struct {
+		path []string
+		cmd  *cli.Command
+	}
+	var all []named
 	for _, cmd := range app.Commands {
-		r := runCLI(t, cmd.Name, "--help")
-		if r.code != 0 {
-			t.Errorf("%s --help: exit %d: %s", cmd.Name, r.code, r.stderr)
+		all = append(all, named{[]string{cmd.Name}, cmd})
+		for _, sub := range cmd.Subcommands {
+			all = append(all, named{[]string{cmd.Name, sub.Name}, sub})
 		}
-		for _, f := range cmd.Flags {
+	}
+	for _, n := range all {
+		name := strings.Join(n.path, " ")
+		r := runCLI(t, append(n.path, "--help")...)
+		if r.code != 0 {
+			t.Errorf("%s --help: exit %d: %s", name, r.code, r.stderr)
+		}
+		for _, f := range n.cmd.Flags {
 			if !strings.Contains(r.stdout, "--"+f.Names()[0]) {
-				t.Errorf("%s --help does not list --%s", cmd.Name, f.Names()[0])
+				t.Errorf("%s --help does not list --%s", name, f.Names()[0])
 			}
+			if ev, ok := f.(cli.DocGenerationFlag); !ok || len(ev.GetEnvVars()) == 0 {
+				t.Errorf("%s --%s has no SFARCHIVE_ environment variable", name, f.Names()[0])
+			}
+		}
+		if n.cmd.Usage == "" {
+			t.Errorf("%s has no usage line", name)
 		}
 		for _, secret := range []string{"hunter2", "client-secret-value", "00Dsecret"} {
 			if strings.Contains(r.stdout+r.stderr, secret) {
-				t.Errorf("%s --help shows a secret from the environment", cmd.Name)
+				t.Errorf("%s --help shows a secret from the environment", name)
 			}
 		}
 	}
