@@ -65,10 +65,12 @@
 //
 // # Memory
 //
-// bbolt reads through a shared memory map of the whole file, and the pages a writer touches stay in the process's
-// resident set. Every 32 MiB of appended payload the writer drops them again (madvise MADV_DONTNEED on Linux: the
-// pages stay in the page cache and fault back in when read), so a subscriber's memory does not grow with the file
-// (measured: 45 MiB peak resident while archiving a 1,000,000-event backlog of 1 KiB events; 116 MiB without).
+// bbolt reads through a shared memory map of the whole file, and every page a process touches stays in its
+// resident set. So the writer drops the map's resident pages every 32 MiB of appended payload, and a Scan every
+// 16 MiB of envelopes read (madvise MADV_DONTNEED on Linux: the pages stay in the page cache and fault back in when
+// read again), and memory does not grow with the file. Measured: a subscriber draining a 1,000,000-event backlog
+// of 1 KiB events peaks at 45 MiB resident (116 MiB without); a full query of a 416 MB archive at 63 MB (425 MB
+// without), at the same speed.
 //
 // # Locking
 //

@@ -21,6 +21,12 @@ func advise(db *bolt.DB, advice int) error {
 	if err := db.View(func(tx *bolt.Tx) error { size = tx.Size(); return nil }); err != nil {
 		return err
 	}
+	return adviseRange(db, size, advice)
+}
+
+// adviseRange applies madvise advice to the first size bytes of bbolt's map. Inside a transaction, pass its
+// tx.Size(): the map is at least that large and cannot be remapped while the transaction is open.
+func adviseRange(db *bolt.DB, size int64, advice int) error {
 	if size <= 0 {
 		return nil
 	}
@@ -40,3 +46,6 @@ const readaheadAdvice = unix.MADV_NORMAL
 // read-only file map, so the pages stay in the page cache and a later read faults them back in; nothing is lost.
 // Without it a long ingest keeps touched pages of the map resident and the process's RSS grows with the file.
 func trimResident(db *bolt.DB) error { return advise(db, unix.MADV_DONTNEED) }
+
+// trimInTx is trimResident from inside a transaction of size bytes (a long Scan), without opening another one.
+func trimInTx(db *bolt.DB, size int64) error { return adviseRange(db, size, unix.MADV_DONTNEED) }

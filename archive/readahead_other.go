@@ -9,3 +9,6 @@ func adviseReadahead(*bolt.DB) error { return nil }
 
 // trimResident is Linux-only; elsewhere the kernel manages the map alone.
 func trimResident(*bolt.DB) error { return nil }
+
+// trimInTx is Linux-only; elsewhere the kernel manages the map alone.
+func trimInTx(*bolt.DB, int64) error { return nil }

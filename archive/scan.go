@@ -10,6 +10,10 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// scanTrimEvery is how many envelope bytes a Scan reads between two trims of the map's resident pages. Leaf pages
+// hold about 1.4 bytes of file per envelope byte, so this keeps a scan's mapped pages near 25 MiB.
+const scanTrimEvery = 16 << 20
+
 // StopScan may be returned by a Scan callback to end the scan early; Scan then returns nil.
 var StopScan = errors.New("stop scan")
 
@@ -48,7 +52,12 @@ func (a *Archive) Scan(ctx context.Context, topic string, opts ScanOptions, fn f
 		if err != nil {
 			return err
 		}
-		sc := scanner{topic: topic, opts: &opts, fn: fn, ctx: ctx, decoded: &decoded, inCallback: &inCallback}
+		sc := scanner{topic: topic, opts: &opts, fn: fn, ctx: ctx, decoded: &decoded, inCallback: &inCallback,
+			trim: func() {
+				if err := trimInTx(a.db, tx.Size()); err != nil {
+					a.log.Debug("archive: could not trim the resident map", "path", a.path, "err", err)
+				}
+			}}
 		if st.timeIndexUsable() {
 			sc.indexLow, sc.indexHigh = seekTimes(t.Bucket(bucketTimes), opts.ReceivedSince, opts.ReceivedUntil)
 		}
@@ -109,6 +118,10 @@ type scanner struct {
 	schemaIntern        string
 	steps               int
 	inCallback          *bool // set while caller code runs, so its panics are not taken for bbolt's
+	// trim drops the map's resident pages; called every scanTrimEvery bytes of envelopes read, so that a scan of
+	// a file of any size keeps the process's resident memory small (the pages stay in the page cache).
+	trim      func()
+	sinceTrim int
 }
 
 // lower returns the inclusive start key; upper the exclusive end key (nil = open).
@@ -177,6 +190,12 @@ func (s *scanner) visit(k, v []byte) error {
 		return nil // a nested bucket: not an event
 	}
 	*s.decoded++
+	s.sinceTrim += len(v)
+	if s.sinceTrim >= scanTrimEvery {
+		// Before this entry is decoded: no slice of an earlier event is in use any more.
+		s.sinceTrim = 0
+		s.trim()
+	}
 	if err := decodeEnvelope(v, &s.ev, &s.schemaIntern); err != nil {
 		ee := &EnvelopeError{Topic: s.topic, ReplayID: clone(k), Err: err}
 		if s.opts.OnBadEnvelope == nil {
