@@ -86,6 +86,12 @@ Every flag can also be set with the environment variable shown beside it.`,
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return usageErr(err)
 		},
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return usagef("unknown command %q; the commands are subscribe, query, status, schemas, verify, emulate and demo", c.Args().First())
+			}
+			return cli.ShowAppHelp(c)
+		},
 		Commands: []*cli.Command{
 			subscribeCommand(e),
 			queryCommand(e),
@@ -114,6 +120,9 @@ func report(stderr io.Writer, err error) int {
 	}
 	if errors.Is(err, context.Canceled) {
 		return exitOK
+	}
+	if errors.Is(err, syscall.EPIPE) {
+		return exitOK // the reader went away (`| head`): a quiet end
 	}
 	code := exitCode(err)
 	msg := strings.ReplaceAll(err.Error(), "\n", "; ")

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"net"
 	"os"
 	"path/filepath"
@@ -156,6 +157,39 @@ func TestSubscribeRejectedOrUnreachable(t *testing.T) {
 	}
 }
 
+func TestUnknownCommandAndMissingDirectory(t *testing.T) {
+	r := runCLI(t, "version")
+	assertCleanFailure(t, r, exitUsage, "version")
+	missing := filepath.Join(t.TempDir(), "no", "such", "dir", "events.db")
+	r = runCLI(t, "subscribe", "--archive", missing, "--topic", accountTopic, "--access-token", "x",
+		"--instance-url", "https://x.my.salesforce.com", "--org-id", "00D000000000001")
+	assertCleanFailure(t, r, exitUsage, "does not exist")
+}
+
+// A reader that goes away ends every command quietly with exit 0.
+func TestClosedOutputEndsQuietly(t *testing.T) {
+	te := startEmulator(t)
+	path, _, _ := richArchive(t, te)
+	for _, args := range [][]string{
+		{"status", "--archive", path},
+		{"schemas", "--archive", path},
+		{"query", "--archive", path, "--format", "table"},
+		{"query", "--archive", path},
+	} {
+		pr, pw, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pr.Close() // the reader is gone before anything is written
+		var stderr bytes.Buffer
+		code := run(context.Background(), append([]string{"sfarchive"}, args...), strings.NewReader(""), pw, &stderr)
+		pw.Close()
+		if code != exitOK || stderr.Len() != 0 {
+			t.Errorf("%s into a closed pipe: exit %d, stderr %q; want 0 and nothing", strings.Join(args, " "), code, stderr.String())
+		}
+	}
+}
+
 func TestSubscribeUsageErrors(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "events.db")
 	base := []string{"subscribe", "--archive", path, "--auth", "token", "--access-token", "x",
@@ -173,6 +207,12 @@ func TestSubscribeUsageErrors(t *testing.T) {
 		{"topic without slash", []string{"--topic", "AccountChangeEvent"}, []string{"AccountChangeEvent"}},
 		{"unknown auth", []string{"--topic", accountTopic, "--auth", "magic"}, []string{"magic"}},
 		{"bad policy", []string{"--topic", accountTopic, "--on-invalid-replay", "latest"}, []string{"--on-invalid-replay"}},
+		{"negative max events", []string{"--topic", accountTopic, "--max-events", "-5"}, []string{"--max-events"}},
+		{"negative idle", []string{"--topic", accountTopic, "--exit-when-idle", "-1s"}, []string{"--exit-when-idle"}},
+		{"instance url without scheme", []string{"--topic", accountTopic, "--instance-url", "acme.my.salesforce.com"}, []string{"--instance-url"}},
+		{"instance url with a path", []string{"--topic", accountTopic, "--instance-url", "https://acme.my.salesforce.com/lightning/page/home"}, []string{"path"}},
+		{"org id", []string{"--topic", accountTopic, "--org-id", "garbage"}, []string{"--org-id"}},
+		{"short replay id", []string{"--topic", accountTopic, "--from", "zzz"}, []string{"--from"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

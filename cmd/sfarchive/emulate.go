@@ -39,6 +39,8 @@ func emulateCommand(e *env) *cli.Command {
 		&cli.StringFlag{Name: "login-config", Usage: "JSON `FILE` with the users and connected apps that may log in (default: user " + defaultLoginUser + " with password " + defaultLoginPassword + " and security token " + defaultLoginToken + "; app " + defaultClientID + " with secret " + defaultClientSecret + ")", EnvVars: envVar("emulate-login-config")},
 		&cli.StringSliceFlag{Name: "generate", Usage: "topic to fill with generated events (repeatable)", Value: cli.NewStringSlice("/data/AccountChangeEvent", "/event/Order_Event__e"), EnvVars: envVar("emulate-generate")},
 		&cli.IntFlag{Name: "events", Usage: "events generated up front per --generate topic", Value: 100, EnvVars: envVar("emulate-events")},
+		&cli.StringFlag{Name: "change-mix", Usage: "change types of generated change events with their weights, from CREATE, UPDATE, DELETE, UNDELETE, GAP_CREATE, GAP_UPDATE, GAP_DELETE, GAP_UNDELETE, GAP_OVERFLOW", Value: defaultChangeMix, EnvVars: envVar("emulate-change-mix")},
+		&cli.IntFlag{Name: "schema-change-after", Usage: "after `N` up-front events of each change-event topic, add a field to its schema (a new schema ID); later events mix both versions, as a backlog across a schema change does (0: never)", EnvVars: envVar("emulate-schema-change-after")},
 		&cli.IntFlag{Name: "event-size", Usage: "make the up-front events about `BYTES` each (padded text fields; 0: natural size, a few hundred bytes)", EnvVars: envVar("emulate-event-size")},
 		&cli.Float64Flag{Name: "rate", Usage: "then keep generating this many events per second, spread over the --generate topics (0: none)", EnvVars: envVar("emulate-rate")},
 		&cli.BoolFlag{Name: "on-demand", Usage: "then keep generating events as fast as subscribers read them (a batch whenever one waits with credit)", EnvVars: envVar("emulate-on-demand")},
@@ -196,9 +198,26 @@ func runEmulate(c *cli.Context, e *env) error {
 	srv.AddToken(token, c.Duration("token-lifetime"))
 
 	gen := emulator.NewGenerator(c.Int64("seed"), srv)
+	mix, err := parseChangeMix(c.String("change-mix"))
+	if err != nil {
+		return err
+	}
+	if err := gen.SetMix(mix); err != nil {
+		return usageErr(fmt.Errorf("--change-mix: %w", err))
+	}
 	topics := c.StringSlice("generate")
 	for _, t := range topics {
-		if err := generateUpFront(gen, t, c.Int("events"), c.Int("event-size")); err != nil {
+		n, changeAt := c.Int("events"), c.Int("schema-change-after")
+		if changeAt > 0 && changeAt < n && strings.HasPrefix(t, "/data/") {
+			if err := generateUpFront(gen, t, changeAt, c.Int("event-size")); err != nil {
+				return usageErr(fmt.Errorf("--generate %s: %w", t, err))
+			}
+			if _, err := gen.EvolveSchema(t); err != nil {
+				return fmt.Errorf("schema change on %s: %w", t, err)
+			}
+			n -= changeAt
+		}
+		if err := generateUpFront(gen, t, n, c.Int("event-size")); err != nil {
 			return usageErr(fmt.Errorf("--generate %s: %w", t, err))
 		}
 	}
@@ -227,6 +246,7 @@ func runEmulate(c *cli.Context, e *env) error {
 			if dir, err = os.MkdirTemp("", "sfarchive-emulator-"); err != nil {
 				return fmt.Errorf("make certificate directory: %w", err)
 			}
+			defer os.RemoveAll(dir) // a certificate of this run only
 		}
 		certFile, _, cert, err := emulator.GenerateCert(dir)
 		if err != nil {
@@ -318,6 +338,25 @@ func printEmulatorBanner(w io.Writer, addr, caFile, token, orgID, instanceURL st
 	fmt.Fprintf(w, "Archive its events with:\n  SFARCHIVE_ACCESS_TOKEN='%s' sfarchive subscribe --archive events.db \\\n    --endpoint %s %s --auth token --instance-url %s --org-id %s \\\n    %s\n",
 		token, addr, transport, instanceURL, orgID, strings.Join(topicFlags, " "))
 	fmt.Fprintf(w, "Then query them with:\n  sfarchive query --archive events.db --limit 5\n\n")
+}
+
+// defaultChangeMix is the change types `sfarchive emulate` generates by
+// default: mostly updates, and now and then the GAP events Salesforce sends
+// when it cannot produce regular ones.
+const defaultChangeMix = "CREATE=35,UPDATE=50,DELETE=8,UNDELETE=2,GAP_UPDATE=3,GAP_OVERFLOW=2"
+
+// parseChangeMix reads TYPE=WEIGHT,… for the generator.
+func parseChangeMix(s string) (map[string]int, error) {
+	mix := map[string]int{}
+	for _, part := range strings.Split(s, ",") {
+		name, weight, ok := strings.Cut(strings.TrimSpace(part), "=")
+		w, err := strconv.Atoi(weight)
+		if !ok || err != nil || w < 0 {
+			return nil, usagef("--change-mix %q: want TYPE=WEIGHT,… e.g. %s", s, defaultChangeMix)
+		}
+		mix[strings.ToUpper(name)] = w
+	}
+	return mix, nil
 }
 
 // The built-in login of `sfarchive emulate` when no --login-config is given.

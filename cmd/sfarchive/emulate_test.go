@@ -77,7 +77,7 @@ func TestEmulatePrintsWorkingCommands(t *testing.T) {
 	dir := t.TempDir()
 	emu := exec.Command(binPath, "emulate", "--listen", "127.0.0.1:0", "--login-listen", "127.0.0.1:0", "--tls",
 		"--cert-dir", dir, "--events", "30", "--end-streams-after", "7", "--fail", "Subscribe:2:UNAVAILABLE",
-		"--log-level", "warn")
+		"--change-mix", "UPDATE=1,GAP_OVERFLOW=1", "--schema-change-after", "10", "--log-level", "warn")
 	out, err := emu.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -116,8 +116,18 @@ func TestEmulatePrintsWorkingCommands(t *testing.T) {
 			if r.code != 0 {
 				t.Fatalf("%s\nexit %d:\n%s", cmd, r.code, r.stderr)
 			}
-			if n := archivedEvents(t, filepath.Join(sub, "events.db")); n != 60 {
+			path := filepath.Join(sub, "events.db")
+			if n := archivedEvents(t, path); n != 60 {
 				t.Fatalf("archived %d events through streams that end every 7 events, want 60", n)
+			}
+			// --change-mix: GAP events; --schema-change-after: two schemas to compare.
+			r = runCLI(t, "query", "--archive", path, "--change-type", "GAP_*", "--fields", "changeType")
+			if r.code != 0 || strings.Count(r.stdout, "GAP_OVERFLOW") == 0 {
+				t.Errorf("no GAP_OVERFLOW event archived (exit %d):\n%s%s", r.code, r.stdout, r.stderr)
+			}
+			r = runCLI(t, "schemas", "diff", "--archive", path, "--topic", accountTopic)
+			if r.code != 0 || !strings.Contains(r.stdout, "1 difference") {
+				t.Errorf("schemas diff after --schema-change-after: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 			}
 		})
 	}

@@ -63,7 +63,8 @@ func withHint(err error, hint string) error {
 func exitCode(err error) int {
 	var u *usageError
 	switch {
-	case errors.As(err, &u):
+	case errors.As(err, &u), errors.Is(err, auth.ErrConfig), errors.Is(err, subscriber.ErrConfig),
+		errors.Is(err, subscriber.ErrStartPosition):
 		return exitUsage
 	case errors.Is(err, archive.ErrNotFound), errors.Is(err, archive.ErrNotArchive),
 		errors.Is(err, archive.ErrLocked), errors.Is(err, archive.ErrFormatVersion), errors.Is(err, archive.ErrCorrupt):
@@ -97,7 +98,8 @@ func hintFor(err error) string {
 	}
 	var u *usageError
 	switch {
-	case errors.As(err, &u):
+	case errors.As(err, &u), errors.Is(err, auth.ErrConfig), errors.Is(err, subscriber.ErrConfig),
+		errors.Is(err, subscriber.ErrStartPosition):
 		return "run the command with --help for its flags and examples"
 	case errors.Is(err, archive.ErrNotFound):
 		return "check the --archive path; `sfarchive subscribe` creates the archive on its first run"

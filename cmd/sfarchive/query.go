@@ -54,7 +54,7 @@ Examples:
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "jsonl, json, csv, table or raw (each stored Avro payload prefixed by its length as a uvarint)", Value: "jsonl", EnvVars: envVar("format")},
 			&cli.StringFlag{Name: "time-format", Usage: "epoch-millisecond timestamps as: epoch (numbers, as stored) or rfc3339", Value: "epoch", EnvVars: envVar("time-format")},
 			&cli.BoolFlag{Name: "flatten-compound", Usage: "name changed compound subfields by their SOQL column (BillingAddress.City → BillingCity, Name.FirstName → FirstName)", EnvVars: envVar("flatten-compound")},
-			&cli.IntFlag{Name: "width", Usage: "table width in columns (default: the terminal's, else 120)", EnvVars: envVar("width")},
+			&cli.IntFlag{Name: "width", Usage: "table width in columns", DefaultText: "the terminal's, else 120", EnvVars: envVar("width")},
 			&cli.BoolFlag{Name: "gaps", Usage: "list gaps instead of events: the archive's gap records and GAP_* change events", EnvVars: envVar("gaps")},
 			&cli.BoolFlag{Name: "skip-bad", Usage: "report undecodable events on stderr and go on, instead of stopping at the first", EnvVars: envVar("skip-bad")},
 			lockTimeoutFlag(),
@@ -124,6 +124,9 @@ func queryOptions(c *cli.Context, e *env) (query.Options, error) {
 	}
 	if opts.Limit < 0 {
 		return opts, usagef("--limit %d: want 0 (all) or more", opts.Limit)
+	}
+	if opts.Width < 0 {
+		return opts, usagef("--width %d: want a number of columns", opts.Width)
 	}
 	switch opts.Format {
 	case query.FormatJSONL, query.FormatJSON, query.FormatCSV, query.FormatTable, query.FormatRaw:

@@ -113,9 +113,9 @@ func writeStatusText(w io.Writer, st archive.Stats, gaps []archive.Gap) error {
 	}
 	fmt.Fprintf(w, "\nGAPS (positions the server no longer had; events between them may be missing)\n")
 	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tTOPIC\tKIND\tREJECTED POSITION\tRESUMED FROM\tREASON")
+	fmt.Fprintln(tw, "TIME\tTOPIC\tKIND\tREJECTED POSITION\tREASON")
 	for _, g := range gaps {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", fmtTime(g.Time), g.Topic, g.Kind, fmtReplay(g.FromReplayID), fmtReplay(g.ToReplayID), g.Reason)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", fmtTime(g.Time), g.Topic, g.Kind, fmtReplay(g.FromReplayID), g.Reason)
 	}
 	return tw.Flush()
 }

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -101,6 +103,21 @@ func runSubscribe(c *cli.Context, e *env) error {
 	}
 	if p := c.String("on-invalid-replay"); p != "earliest" && p != "fail" {
 		return usagef("--on-invalid-replay %q: want earliest or fail", p)
+	}
+	for _, f := range []string{"max-events", "max-uncommitted"} {
+		if c.Int(f) < 0 {
+			return usagef("--%s %d: cannot be negative", f, c.Int(f))
+		}
+	}
+	for _, f := range []string{"exit-when-idle", "watchdog", "backoff-max", "lock-timeout"} {
+		if c.Duration(f) < 0 {
+			return usagef("--%s %s: cannot be negative", f, c.Duration(f))
+		}
+	}
+	if dir := filepath.Dir(path); dir != "" {
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return usagef("--archive %s: the directory %s does not exist; create it first", path, dir)
+		}
 	}
 	progressMode := c.String("progress")
 	if progressMode != "auto" && progressMode != "always" && progressMode != "never" {
@@ -225,6 +242,37 @@ func topicList(c *cli.Context) ([]string, error) {
 	return topics, nil
 }
 
+// checkInstanceURL refuses an --instance-url that cannot be one:
+// https://host[:port] (http only for a local emulator), no path.
+func checkInstanceURL(raw string) error {
+	u, err := url.Parse(raw)
+	local := err == nil && (u.Hostname() == "localhost" || u.Hostname() == "127.0.0.1" || u.Hostname() == "::1")
+	switch {
+	case err != nil || u.Host == "":
+		return usagef("--instance-url %q: want https://MYDOMAIN.my.salesforce.com", raw)
+	case u.Scheme != "https" && !(u.Scheme == "http" && local):
+		return usagef("--instance-url %q: want an https:// URL, e.g. https://MYDOMAIN.my.salesforce.com", raw)
+	case strings.Trim(u.Path, "/") != "" || u.RawQuery != "":
+		return usagef("--instance-url %q: give only scheme and host, without a path", raw)
+	}
+	return nil
+}
+
+// checkOrgID refuses an --org-id that is not a Salesforce org ID: 15 or
+// 18 letters and digits starting with 00D.
+func checkOrgID(id string) error {
+	ok := (len(id) == 15 || len(id) == 18) && strings.HasPrefix(id, "00D")
+	for _, r := range id {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			ok = false
+		}
+	}
+	if !ok {
+		return usagef("--org-id %q: an org ID has 15 or 18 letters and digits and starts with 00D (Setup → Company Information)", id)
+	}
+	return nil
+}
+
 // loginHTTPClient is the HTTP client of the login calls: the system roots,
 // plus the certificates of --ca-file (the emulator's login endpoints use the
 // same certificate as its gRPC endpoint).
@@ -276,6 +324,12 @@ func authSource(c *cli.Context, logger *slog.Logger) (auth.Source, error) {
 			if err := requireFlag(c, f, "with --auth token"); err != nil {
 				return nil, err
 			}
+		}
+		if err := checkInstanceURL(c.String("instance-url")); err != nil {
+			return nil, err
+		}
+		if err := checkOrgID(c.String("org-id")); err != nil {
+			return nil, err
 		}
 		return auth.NewStatic(token, c.String("instance-url"), c.String("org-id")), nil
 	case "soap":

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/sfarchive/sfarchive/archive"
 	"github.com/sfarchive/sfarchive/query"
 )
 
@@ -38,6 +40,10 @@ Example:
 				}
 			}
 			structural, err := arc.Verify(c.Context)
+			if errors.Is(err, archive.ErrCorrupt) {
+				say("archive: %v", err) // damage Verify could not get past: still a finding, not a failure to run
+				err = nil
+			}
 			if err != nil {
 				return err
 			}
@@ -52,6 +58,10 @@ Example:
 				say("%s: %s", where, p.What)
 			}
 			stats, err := query.VerifyPayloads(c.Context, arc, func(ee *query.EventError) { say("%v", ee) })
+			if errors.Is(err, archive.ErrCorrupt) {
+				say("archive: %v", err)
+				err = nil
+			}
 			if err != nil {
 				return err
 			}
