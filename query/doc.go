@@ -52,9 +52,9 @@
 // # Filters
 //
 // Since/Until compare the event's own time (commitTimestamp for change events, CreatedDate for platform
-// events; Since inclusive, Until exclusive); ChangeTypes are globs (GAP_*); Entities ignore case; RecordIDs
-// match any of recordIds, a 15-character ID also matching its 18-character form; ChangedFields match an
-// expanded changed field by dotted name, SOQL name, or compound parent (BillingAddress).
+// events; Since inclusive, Until exclusive); ChangeTypes are globs (GAP_*) and, like Entities, ignore case;
+// RecordIDs match any of recordIds, a 15-character ID also matching its 18-character form; ChangedFields match
+// an expanded changed field by dotted name, SOQL name, or compound parent (BillingAddress).
 //
 // Where is an expression in the expr language (github.com/expr-lang/expr), compiled once. Its names are the
 // event's top-level fields (records as maps: BillingAddress.City), the ChangeEventHeader fields also at the top
@@ -62,8 +62,10 @@
 // changedFields), and topic, replay_id (hex), event_id, schema_id, received_at (a time), changed_fields,
 // nulled_fields and diff_fields (expanded names). Integer literals are 64-bit integers and long fields are
 // int64, so comparisons are exact. A name no event has is nil (a field can exist in one schema version only);
-// names that no scanned schema has are reported in Result.Warnings. ms("2024-03-01T10:00:00Z") or
-// ms("2024-03-01") gives epoch milliseconds. Examples:
+// names that no scanned schema has are reported in Result.Warnings. Member access is nil-safe, as with expr's
+// ?. operator: BillingAddress.City is nil when BillingAddress is null or missing. ms("2024-03-01T10:00:00Z") or
+// ms("2024-03-01") gives epoch milliseconds; a constant argument of ms() or date() that does not parse is an
+// ErrBadExpression. Examples:
 //
 //	commitNumber == 1698100138468892700
 //	changeType == "UPDATE" && "Industry" in changed_fields

@@ -34,12 +34,19 @@ type filterPlan struct {
 }
 
 func newFilter(opts Options) (*filter, error) {
-	f := &filter{opts: opts, changeTypes: opts.ChangeTypes, plans: map[*Schema]*filterPlan{}}
+	f := &filter{opts: opts, plans: map[*Schema]*filterPlan{}}
+	// Change types ignore case, as entities do: globs and values are compared upper-cased.
+	for _, p := range opts.ChangeTypes {
+		f.changeTypes = append(f.changeTypes, strings.ToUpper(p))
+	}
 	if opts.Gaps {
 		f.changeTypes = []string{"GAP_*"}
 	}
-	for _, p := range f.changeTypes {
+	for i, p := range f.changeTypes {
 		if _, err := path.Match(p, ""); err != nil {
+			if !opts.Gaps {
+				p = opts.ChangeTypes[i]
+			}
 			return nil, fmt.Errorf("%w: change type glob %q: %v", ErrBadOption, p, err)
 		}
 	}
@@ -120,7 +127,7 @@ func (f *filter) match(dec *Decoder, topic string, ev *archive.Event, s *Schema)
 			return false, nil
 		}
 	}
-	if len(f.changeTypes) > 0 && !matchGlobs(f.changeTypes, asString(header["changeType"])) {
+	if len(f.changeTypes) > 0 && !matchGlobs(f.changeTypes, strings.ToUpper(asString(header["changeType"]))) {
 		return false, nil
 	}
 	if len(f.opts.Entities) > 0 && !matchFold(f.opts.Entities, asString(header["entityName"])) {

@@ -48,7 +48,8 @@ func isDecimal(s string) bool {
 }
 
 // ParseTimeBound reads a --since/--until value: an RFC 3339 time ("2024-03-01T10:00:00Z"), a date
-// ("2024-03-01", midnight UTC), or a duration before now ("36h", "90m", "7d" for days).
+// ("2024-03-01", midnight UTC), or a duration before now ("36h", "90m", "7d" for days). A duration means this
+// long ago, so a negative one ("-5h", which would be in the future) is rejected.
 func ParseTimeBound(s string, now time.Time) (time.Time, error) {
 	in := strings.TrimSpace(s)
 	if t, err := time.Parse(time.RFC3339Nano, in); err == nil {
@@ -57,16 +58,26 @@ func ParseTimeBound(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse("2006-01-02", in); err == nil {
 		return t, nil
 	}
+	if rest, neg := strings.CutPrefix(in, "-"); neg && isDuration(rest) {
+		return time.Time{}, fmt.Errorf("%w: time %q: a duration means this long ago and cannot be negative (give %q for %s ago)", ErrBadOption, s, rest, rest)
+	}
 	if days, ok := strings.CutSuffix(in, "d"); ok && isDecimal(days) {
 		var n int
 		_, _ = fmt.Sscan(days, &n)
 		return now.Add(-time.Duration(n) * 24 * time.Hour), nil
 	}
 	if d, err := time.ParseDuration(in); err == nil {
-		if d < 0 {
-			d = -d
-		}
 		return now.Add(-d), nil
 	}
 	return time.Time{}, fmt.Errorf("%w: time %q: want RFC 3339 (2024-03-01T10:00:00Z), a date (2024-03-01) or a duration (36h, 7d)", ErrBadOption, s)
+}
+
+// isDuration reports whether s is a duration ParseTimeBound accepts: a Go duration ("36h", "1h30m") or whole
+// days ("7d").
+func isDuration(s string) bool {
+	if days, ok := strings.CutSuffix(s, "d"); ok && isDecimal(days) {
+		return true
+	}
+	_, err := time.ParseDuration(s)
+	return err == nil
 }

@@ -58,7 +58,8 @@ type Options struct {
 	ReceivedSince, ReceivedUntil time.Time
 	// AfterReplayID/BeforeReplayID are exclusive replay ID bounds (see ParseReplayID).
 	AfterReplayID, BeforeReplayID []byte
-	// ChangeTypes are globs over ChangeEventHeader.changeType ("UPDATE", "GAP_*"); any may match.
+	// ChangeTypes are globs over ChangeEventHeader.changeType ("UPDATE", "GAP_*"), case-insensitive; any may
+	// match.
 	ChangeTypes []string
 	// Entities match ChangeEventHeader.entityName (case-insensitive); any may match.
 	Entities []string
@@ -73,7 +74,7 @@ type Options struct {
 	// "BillingAddress.City", or a ChangeEventHeader field by its own name such as "changeType"); the record's
 	// envelope and bitmap keys stay. In csv/table it is the column list, in order: event paths and record
 	// columns (topic, replay_id, event_id, schema_id, received_at, changed_fields, nulled_fields, diff_fields,
-	// bitmap_errors).
+	// bitmap_errors). Names no scanned schema has are reported in Result.Warnings.
 	Fields []string
 	// Limit stops after this many events (0 = no limit).
 	Limit int
@@ -269,10 +270,45 @@ func (r *runner) run(ctx context.Context, w io.Writer) (Result, error) {
 		return r.res, err
 	}
 	r.res.Warnings = append(r.res.Warnings, r.filter.warnings()...)
+	r.res.Warnings = append(r.res.Warnings, r.fieldWarnings()...)
 	if r.filter.where != nil {
 		r.res.WhereErrors = r.filter.where.errs
 	}
 	return r.res, r.out.flush()
+}
+
+// fieldWarnings reports Fields names that are neither record columns nor a field of any schema read during
+// the run (their column or key stays empty, which is easy to miss).
+func (r *runner) fieldWarnings() []string {
+	if len(r.opts.Fields) == 0 || r.opts.Gaps {
+		return nil
+	}
+	var schemas []*Schema
+	for _, e := range r.schemas {
+		if e.s != nil {
+			schemas = append(schemas, e.s)
+		}
+	}
+	if len(schemas) == 0 {
+		return nil
+	}
+	var unknown []string
+	for _, name := range r.opts.Fields {
+		if isRecordColumn(name) || slices.Contains(unknown, name) {
+			continue
+		}
+		p, err := fieldPath(name)
+		if err != nil {
+			continue
+		}
+		if !slices.ContainsFunc(schemas, func(s *Schema) bool { _, _, ok := resolvePath(s, p); return ok }) {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	return []string{fmt.Sprintf("--fields names %v, which no scanned event has (names are case-sensitive)", unknown)}
 }
 
 // finishErr flushes what was written before an error, so the output holds every good record before it.

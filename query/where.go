@@ -9,6 +9,7 @@ import (
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/builtin"
 	"github.com/expr-lang/expr/parser"
 	"github.com/expr-lang/expr/vm"
 
@@ -68,10 +69,16 @@ func compileWhere(src string) (*whereExpr, error) {
 	for d := range c.declared {
 		delete(c.names, d)
 	}
+	tc := &timeConstChecker{}
+	ast.Walk(&tree.Node, tc)
+	if tc.err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadExpression, tc.err)
+	}
 	prog, err := expr.Compile(src,
 		expr.AllowUndefinedVariables(),
 		expr.AsBool(),
 		expr.Function("ms", msFunc, new(func(string) int64)),
+		expr.Patch(nilSafeMembers{}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadExpression, err)
@@ -82,6 +89,86 @@ func compileWhere(src string) (*whereExpr, error) {
 		w.usesExtras = w.usesExtras || c.names[e]
 	}
 	return w, nil
+}
+
+// nilSafeMembers makes every member access optional, as if written with expr's ?. operator: a.b is nil when a
+// is nil (a null record, or a name missing from the event's schema) instead of a run-time error. It rewrites
+// the tree the way the parser builds a?.b?.c: each member node is Optional and the outermost one of a chain is
+// wrapped in a single ChainNode (the compiler emits the nil checks only inside a chain). Method calls are left
+// as they are (the environment is a map, so there are none).
+type nilSafeMembers struct{}
+
+func (nilSafeMembers) Visit(n *ast.Node) {
+	m, ok := (*n).(*ast.MemberNode)
+	if !ok || m.Method {
+		return
+	}
+	m.Optional = true
+	// The walk is post-order: an inner member was wrapped already; fold it into this member's chain.
+	if ch, ok := m.Node.(*ast.ChainNode); ok {
+		if _, inner := ch.Node.(*ast.MemberNode); inner {
+			m.Node = ch.Node
+		}
+	}
+	ch := &ast.ChainNode{Node: m}
+	ch.SetLocation(m.Location())
+	*n = ch
+}
+
+// timeConstChecker finds ms() and date() calls whose arguments are all constant strings and evaluates them,
+// so that a time that does not parse is a compile error rather than a run-time error on every event.
+type timeConstChecker struct{ err error }
+
+func (c *timeConstChecker) Visit(n *ast.Node) {
+	if c.err != nil {
+		return
+	}
+	var name string
+	var args []ast.Node
+	switch x := (*n).(type) {
+	case *ast.CallNode:
+		if id, ok := x.Callee.(*ast.IdentifierNode); ok {
+			name, args = id.Value, x.Arguments
+		}
+	case *ast.BuiltinNode:
+		name, args = x.Name, x.Arguments
+	}
+	if (name != "ms" && name != "date") || len(args) == 0 {
+		return
+	}
+	strs := make([]any, len(args))
+	for i, a := range args {
+		s, ok := a.(*ast.StringNode)
+		if !ok {
+			return
+		}
+		strs[i] = s.Value
+	}
+	switch name {
+	case "ms":
+		if len(strs) == 1 {
+			if _, err := msFunc(strs...); err != nil {
+				c.err = err
+			}
+		}
+	case "date":
+		if i, ok := builtin.Index["date"]; ok && len(strs) <= 3 {
+			if _, err := builtin.Builtins[i].Func(strs...); err != nil {
+				c.err = fmt.Errorf("date(%s): %v", quoteArgs(strs), err)
+			}
+		}
+	}
+}
+
+func quoteArgs(args []any) string {
+	var b []byte
+	for i, a := range args {
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = fmt.Appendf(b, "%q", a)
+	}
+	return string(b)
 }
 
 // msFunc is ms("2024-03-01T10:00:00Z") or ms("2024-03-01"): a time as epoch milliseconds, to compare with
@@ -180,7 +267,8 @@ fields also at the top level (changeType, entityName, recordIds, commitTimestamp
 topic, replay_id (hex), event_id, schema_id, received_at (a time: compare with date("…")); changed_fields,
 nulled_fields, diff_fields (expanded names). Long fields and integer literals are exact 64-bit integers.
 Epoch-millisecond fields are numbers: ms("2024-03-01") or ms("2024-03-01T10:00:00Z") converts a time.
-A field missing from an event's schema is nil; an expression that fails on an event leaves it out.
+A field missing from an event's schema is nil, and so is a field of a null record (BillingAddress.City when
+BillingAddress is null); an expression that fails on an event leaves it out.
 Examples:
   commitNumber == 1698100138468892700
   changeType == "UPDATE" && "Industry" in changed_fields

@@ -64,11 +64,14 @@ type Config struct {
 	KeepaliveTime   time.Duration // HTTP/2 ping after this long without traffic (default 5m)
 
 	// MaxEvents stops the run once this many events were archived (0 = no
-	// limit). Events already requested still arrive and are archived, so a run
-	// may archive up to Batch more per topic.
+	// limit); a run archives exactly this many when that many arrive. Events
+	// received beyond the limit are not committed and the marks stay before
+	// them, so the next run receives them again.
 	MaxEvents int
 	// ExitWhenIdle stops the run when no event arrived on any topic for this
-	// long (0 = run until ctx is done). Keepalives do not count as events.
+	// long while every topic had an open stream (0 = run until ctx is done);
+	// time spent reconnecting does not count. Keepalives do not count as
+	// events.
 	ExitWhenIdle time.Duration
 
 	Logger        *slog.Logger        // nil → discard
@@ -174,12 +177,23 @@ func (p StartPosition) String() string {
 	}
 }
 
+// Replay ID sizes ParseStart accepts. Pub/Sub API replay IDs are 8 bytes, or
+// 10 since 2022; a little room is left for a future format.
+const (
+	minReplayIDBytes = 8
+	maxReplayIDBytes = 32
+)
+
+// replayIDForm explains what a replay ID looks like, for error messages.
+const replayIDForm = "a Pub/Sub replay ID is 8 or 10 bytes (16 or 20 hex digits), e.g. 000000000104b674 or 00000000000f42400000, or those bytes in base64"
+
 // ParseStart parses "earliest", "latest", or a replay ID given as hex (an even
-// number of hex digits) or base64 (standard or URL alphabet, padded or not).
-// CometD habits are refused with an explanation: -1 is "latest", -2 is
-// "earliest", and a decimal number is not a Pub/Sub replay ID. A string of
-// only decimal digits is read as hex when it has 16 or 20 digits (an 8- or
-// 10-byte replay ID) and refused otherwise.
+// number of hex digits, optionally after 0x) or base64 (standard or URL
+// alphabet, padded or not) of 8 to 32 bytes. CometD habits are refused with
+// an explanation: -1 is "latest", -2 is "earliest", and a decimal number is
+// not a Pub/Sub replay ID. A string of only decimal digits is read as hex
+// when it has 16 or 20 digits (an 8- or 10-byte replay ID) and refused
+// otherwise. A string of only hex digits is always read as hex.
 func ParseStart(s string) (StartPosition, error) {
 	v := strings.TrimSpace(s)
 	switch strings.ToLower(v) {
@@ -197,22 +211,34 @@ func ParseStart(s string) (StartPosition, error) {
 	if isDecimal(v) && (v[0] == '-' || v[0] == '+' || len(v) != 16 && len(v) != 20) {
 		return StartPosition{}, fmt.Errorf("%w: %q looks like a CometD replay ID, and a decimal number is not a Pub/Sub replay ID: Pub/Sub API replay IDs are opaque bytes, given as hex (e.g. 000000000010db4d0000) or base64; for the CometD values use latest (-1) or earliest (-2)", ErrStartPosition, v)
 	}
-	if isHex(v) {
-		if len(v)%2 != 0 {
-			return StartPosition{}, fmt.Errorf("%w: %q has an odd number of hex digits; a replay ID in hex has two digits per byte", ErrStartPosition, v)
+	digits := v
+	if len(v) > 2 && v[0] == '0' && (v[1] == 'x' || v[1] == 'X') && isHex(v[2:]) {
+		digits = v[2:]
+	}
+	if isHex(digits) {
+		if len(digits)%2 != 0 {
+			return StartPosition{}, fmt.Errorf("%w: %q has an odd number of hex digits (%d); %s", ErrStartPosition, v, len(digits), replayIDForm)
 		}
-		b, err := hex.DecodeString(v)
+		b, err := hex.DecodeString(digits)
 		if err != nil {
 			return StartPosition{}, fmt.Errorf("%w: %q: %w", ErrStartPosition, v, err)
 		}
-		return StartPosition{Kind: StartCustom, ReplayID: b}, nil
+		return customStart(v, "hex", b)
 	}
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
 		if b, err := enc.DecodeString(v); err == nil && len(b) > 0 {
-			return StartPosition{Kind: StartCustom, ReplayID: b}, nil
+			return customStart(v, "base64", b)
 		}
 	}
 	return StartPosition{}, fmt.Errorf("%w: %q is neither earliest, latest, hex nor base64 of a replay ID", ErrStartPosition, v)
+}
+
+// customStart checks that b, decoded from v, is plausibly a replay ID.
+func customStart(v, form string, b []byte) (StartPosition, error) {
+	if len(b) < minReplayIDBytes || len(b) > maxReplayIDBytes {
+		return StartPosition{}, fmt.Errorf("%w: %q is %d byte(s) as %s, not a replay ID: %s", ErrStartPosition, v, len(b), form, replayIDForm)
+	}
+	return StartPosition{Kind: StartCustom, ReplayID: b}, nil
 }
 
 func isDecimal(s string) bool {

@@ -83,7 +83,15 @@ func (h *credHolder) refresh(ctx context.Context, seen uint64) (auth.Credentials
 	c, err := h.src.Refresh(ctx)
 	if err != nil {
 		if errors.Is(err, auth.ErrCannotRefresh) {
-			return auth.Credentials{}, h.gen, fmt.Errorf("%w: the access token was refused and a given token cannot be renewed; get a new token (or use --auth soap, client-credentials or jwt) and run again: %w", ErrAuth, err)
+			// The server answers UNAUTHENTICATED alike for an expired token, a
+			// wrong instance URL and a wrong org ID (tenantid): name all three.
+			// The source's own text only blames the token, so it is kept in the
+			// chain (errors.Is) but not in the message.
+			return auth.Credentials{}, h.gen, &refusedError{
+				msg: fmt.Sprintf("%s: the server refused the access token, instance URL (%s) or org ID (%s), and a given token cannot be renewed; check all three, and that the token has not expired",
+					ErrAuth, h.cur.InstanceURL, h.cur.OrgID),
+				errs: []error{ErrAuth, err},
+			}
 		}
 		return auth.Credentials{}, h.gen, fmt.Errorf("%w: renew credentials: %w", ErrAuth, err)
 	}
@@ -94,6 +102,16 @@ func (h *credHolder) refresh(ctx context.Context, seen uint64) (auth.Credentials
 	h.gen++
 	return c, h.gen, nil
 }
+
+// refusedError is an error with its own message that still matches every
+// error in errs with errors.Is and errors.As.
+type refusedError struct {
+	msg  string
+	errs []error
+}
+
+func (e *refusedError) Error() string   { return e.msg }
+func (e *refusedError) Unwrap() []error { return e.errs }
 
 // withCreds returns ctx carrying the Pub/Sub metadata headers for one RPC.
 func withCreds(ctx context.Context, c auth.Credentials) context.Context {

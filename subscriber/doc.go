@@ -60,5 +60,10 @@
 // # Stopping
 //
 // Cancelling ctx, reaching Config.MaxEvents or Config.ExitWhenIdle stops asking
-// for events, commits what was received and makes Run return nil.
+// for events, commits what was received and makes Run return nil. MaxEvents is
+// exact: the writer commits no event beyond it (a batch crossing the limit is
+// cut and its mark set to its last kept event; later batches are dropped), so
+// what was received past the limit is redelivered by the next run.
+// ExitWhenIdle counts only while every topic has an open stream: a topic that
+// is reconnecting or backing off restarts the idle clock.
 package subscriber

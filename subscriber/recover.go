@@ -82,19 +82,23 @@ func (tr *topicRunner) handleEnd(ctx context.Context, end sessionEnd) error {
 // EARLIEST, or the end of the run with the gap explained.
 func (tr *topicRunner) invalidReplay(end sessionEnd) error {
 	pos := hex.EncodeToString(end.replayID)
-	if tr.r.cfg.OnInvalidReplay == OnInvalidReplayFail {
-		return tr.r.fail(fmt.Errorf("%w: topic %s: the server rejected replay ID %s (expired past retention or unknown): %w; "+
-			"events between it and the earliest retained event cannot be replayed. Run with --on-invalid-replay earliest "+
-			"to record a gap and continue from the earliest retained event", ErrInvalidReplay, tr.t.name, pos, end.re))
+	what := "stored position" // the topic's mark in the archive
+	if end.given {
+		what = "start position" // Config.From: the topic had no stored mark
 	}
-	reason := fmt.Sprintf("server rejected replay ID %s: %s; resubscribed from EARLIEST, events between this position and the earliest retained event may be missing", pos, end.re)
+	if tr.r.cfg.OnInvalidReplay == OnInvalidReplayFail {
+		return tr.r.fail(fmt.Errorf("%w: topic %s: the server rejected the %s, replay ID %s (expired past retention or unknown): %w; "+
+			"events between it and the earliest retained event cannot be replayed. Run with --on-invalid-replay earliest "+
+			"to record a gap and continue from the earliest retained event", ErrInvalidReplay, tr.t.name, what, pos, end.re))
+	}
+	reason := fmt.Sprintf("server rejected the %s, replay ID %s: %s; resubscribed from EARLIEST, events between this position and the earliest retained event may be missing", what, pos, end.re)
 	g := archive.Gap{Topic: tr.t.name, Time: time.Now(), Kind: GapReplayRejected, FromReplayID: end.replayID, Reason: reason}
 	if err := tr.r.store.AddGap(g); err != nil {
 		return tr.r.fail(fmt.Errorf("%w: record gap for topic %s at %s: %w", ErrStore, tr.t.name, pos, err))
 	}
 	tr.gaps++
 	tr.rejected = append(tr.rejected, end.replayID)
-	tr.log.Warn("stored position rejected; gap recorded, resubscribing from EARLIEST",
+	tr.log.Warn(what+" rejected; gap recorded, resubscribing from EARLIEST",
 		"replay_id", pos, "code", end.re.Code.String(), "error_code", end.re.ErrorCode, "rpc_id", end.re.RPCID)
 	return nil
 }

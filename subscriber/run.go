@@ -50,7 +50,7 @@ type TopicSummary struct {
 type TopicProgress struct {
 	Topic        string
 	Archived     int64     // events committed this run
-	Rate         float64   // events/s committed since the previous report
+	Rate         float64   // events/s committed since the previous report; the run's average on the final one
 	Mark         []byte    // committed mark
 	LastReceived time.Time // receive time of the newest committed event; zero if none
 	// LastEventTime is the newest committed event's own time (commitTimestamp
@@ -58,6 +58,9 @@ type TopicProgress struct {
 	// LastReceived minus it is how far behind the live stream the archive is.
 	LastEventTime time.Time
 	Connected     bool // a stream is open
+	// Stopped marks the final report, made once the run has stopped (no
+	// stream is open then; Rate is the average over the whole run).
+	Stopped bool
 }
 
 // run is one Run's shared state.
@@ -77,7 +80,7 @@ type run struct {
 	fatalErr error
 
 	received  atomic.Int64 // events received, all topics
-	lastEvent atomic.Int64 // unix nanos of the last event received
+	idleFrom  atomic.Int64 // unix nanos of the last event received or change of a stream's state
 	committed atomic.Int64 // events committed, all topics
 }
 
@@ -108,7 +111,18 @@ func (r *run) creditStopped() bool {
 
 func (r *run) eventsReceived(n int, at time.Time) {
 	r.received.Add(int64(n))
-	r.lastEvent.Store(at.UnixNano())
+	r.resetIdle(at)
+}
+
+// resetIdle restarts the ExitWhenIdle clock at at (never moving it back).
+func (r *run) resetIdle(at time.Time) {
+	ns := at.UnixNano()
+	for {
+		cur := r.idleFrom.Load()
+		if cur >= ns || r.idleFrom.CompareAndSwap(cur, ns) {
+			return
+		}
+	}
 }
 
 // Run subscribes to cfg.Topics and archives their events into store until ctx
@@ -236,10 +250,10 @@ func (r *run) stream(ctx context.Context, states []*topicState, started time.Tim
 	cfg := r.cfg
 	r.streamCtx, r.stopStream = context.WithCancel(ctx)
 	defer r.stopStream()
-	r.lastEvent.Store(time.Now().UnixNano())
+	r.idleFrom.Store(time.Now().UnixNano())
 	r.writerIn = make(chan handoff, 4*len(states))
 	w := &writer{
-		store: r.store, in: r.writerIn, schemas: r.schemas, log: cfg.Logger,
+		store: r.store, in: r.writerIn, schemas: r.schemas, log: cfg.Logger, limit: int64(cfg.MaxEvents),
 		fatal: func(err error) { r.fail(err) },
 		afterCommit: func(n int) {
 			if total := r.committed.Add(int64(n)); cfg.MaxEvents > 0 && total >= int64(cfg.MaxEvents) {
@@ -266,7 +280,7 @@ func (r *run) stream(ctx context.Context, states []*topicState, started time.Tim
 	var monitors sync.WaitGroup
 	if cfg.ExitWhenIdle > 0 {
 		monitors.Add(1)
-		go func() { defer monitors.Done(); r.watchIdle() }()
+		go func() { defer monitors.Done(); r.watchIdle(states) }()
 	}
 	if cfg.Progress != nil {
 		monitors.Add(1)
@@ -296,7 +310,7 @@ func (r *run) stream(ctx context.Context, states []*topicState, started time.Tim
 			Subscribes: tr.subscribes, Gaps: tr.gaps, Mark: mark, Err: errs[i]})
 	}
 	if cfg.Progress != nil {
-		r.reportOnce(states, nil, time.Time{})
+		r.reportOnce(states, nil, started, true)
 	}
 	cfg.Logger.Info("stopped", "reason", sum.Reason, "stored", sum.Stored, "duplicates", sum.Duplicates, "commits", sum.Commits)
 	if r.fatalErr != nil {
@@ -311,8 +325,12 @@ func (r *run) stream(ctx context.Context, states []*topicState, started time.Tim
 	return sum, errors.Join(topicErrs...)
 }
 
-// watchIdle stops the run once no event arrived for ExitWhenIdle.
-func (r *run) watchIdle() {
+// watchIdle stops the run once no event arrived for ExitWhenIdle while every
+// topic still running had an open stream: a topic that is reconnecting (in
+// backoff, waiting for commits, renewing credentials) restarts the clock, so
+// an outage longer than ExitWhenIdle does not end the run as if the backlog
+// were drained.
+func (r *run) watchIdle(states []*topicState) {
 	tick := min(max(r.cfg.ExitWhenIdle/4, 5*time.Millisecond), time.Second)
 	t := time.NewTicker(tick)
 	defer t.Stop()
@@ -321,13 +339,31 @@ func (r *run) watchIdle() {
 		case <-r.streamCtx.Done():
 			return
 		case now := <-t.C:
-			if now.Sub(time.Unix(0, r.lastEvent.Load())) >= r.cfg.ExitWhenIdle {
+			if !allConnected(states) {
+				r.resetIdle(now)
+				continue
+			}
+			if now.Sub(time.Unix(0, r.idleFrom.Load())) >= r.cfg.ExitWhenIdle {
 				r.cfg.Logger.Info("no events; stopping", "idle", r.cfg.ExitWhenIdle)
 				r.stop(ReasonIdle)
 				return
 			}
 		}
 	}
+}
+
+// allConnected reports whether every topic that has not ended has an open
+// stream.
+func allConnected(states []*topicState) bool {
+	for _, st := range states {
+		st.mu.Lock()
+		ok := st.connected || st.ended
+		st.mu.Unlock()
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // report calls Progress every ProgressEvery.
@@ -341,26 +377,31 @@ func (r *run) report(states []*topicState) {
 		case <-r.streamCtx.Done():
 			return
 		case now := <-t.C:
-			r.reportOnce(states, prev, last)
+			r.reportOnce(states, prev, last, false)
 			last = now
 		}
 	}
 }
 
-// reportOnce calls Progress for each topic; prev (may be nil) holds the counts
-// of the previous report made at since, and is updated.
-func (r *run) reportOnce(states []*topicState, prev []int64, since time.Time) {
+// reportOnce calls Progress for each topic. prev (may be nil) holds the
+// counts of the previous report made at since, and is updated; the rate is
+// taken since then. The final report (stopped) has no prev: its rate is the
+// average since the run started at since.
+func (r *run) reportOnce(states []*topicState, prev []int64, since time.Time, stopped bool) {
 	now := time.Now()
+	secs := now.Sub(since).Seconds()
 	for i, st := range states {
 		st.mu.Lock()
 		p := TopicProgress{Topic: st.name, Archived: st.archived, Mark: st.mark, LastReceived: st.lastReceived,
-			LastEventTime: st.lastEvent, Connected: st.connected}
+			LastEventTime: st.lastEvent, Connected: st.connected && !stopped, Stopped: stopped}
 		st.mu.Unlock()
+		base := int64(0)
 		if prev != nil {
-			if secs := now.Sub(since).Seconds(); secs > 0 {
-				p.Rate = float64(p.Archived-prev[i]) / secs
-			}
+			base = prev[i]
 			prev[i] = p.Archived
+		}
+		if secs > 0 {
+			p.Rate = float64(p.Archived-base) / secs
 		}
 		r.cfg.Progress(p)
 	}

@@ -18,8 +18,9 @@ import (
 
 // Gap kinds written by the subscriber.
 const (
-	// GapReplayRejected: the server rejected the stored position; the topic went
-	// on from EARLIEST, so events between the position and the earliest retained
+	// GapReplayRejected: the server rejected the stored position (or, for a
+	// topic without one, the start position Config.From); the topic went on
+	// from EARLIEST, so events between the position and the earliest retained
 	// event may be missing.
 	GapReplayRejected = "invalid-replay"
 )
@@ -53,15 +54,18 @@ type sessionEnd struct {
 	act      action
 	preset   pubsubpb.ReplayPreset
 	replayID []byte
+	given    bool // replayID is Config.From, not a stored mark
 }
 
 // loop subscribes and resubscribes until the run stops or the topic cannot go
 // on. It returns nil on a clean stop.
 func (tr *topicRunner) loop() error {
+	defer tr.setEnded()
 	ctx := tr.r.streamCtx
 	for ctx.Err() == nil {
-		preset, id := tr.position()
+		preset, id, given := tr.position()
 		end := tr.session(preset, id)
+		end.given = given
 		tr.setConnected(false)
 		if !tr.waitCommitted(ctx) || end.stopped {
 			return nil
@@ -74,25 +78,26 @@ func (tr *topicRunner) loop() error {
 }
 
 // position picks where the next stream starts: CUSTOM from the committed mark;
-// with no mark the configured start; EARLIEST instead of a rejected ID.
-func (tr *topicRunner) position() (pubsubpb.ReplayPreset, []byte) {
+// with no mark the configured start; EARLIEST instead of a rejected ID. given
+// reports that a CUSTOM ID is the configured start, not a stored mark.
+func (tr *topicRunner) position() (preset pubsubpb.ReplayPreset, id []byte, given bool) {
 	mark, _, _ := tr.t.snapshot()
 	if len(mark) == 0 {
 		switch tr.r.cfg.From.Kind {
 		case StartLatest:
-			return pubsubpb.ReplayPreset_LATEST, nil
+			return pubsubpb.ReplayPreset_LATEST, nil, false
 		case StartCustom:
-			mark = tr.r.cfg.From.ReplayID
+			mark, given = tr.r.cfg.From.ReplayID, true
 		default:
-			return pubsubpb.ReplayPreset_EARLIEST, nil
+			return pubsubpb.ReplayPreset_EARLIEST, nil, false
 		}
 	}
 	for _, r := range tr.rejected {
 		if sameID(r, mark) {
-			return pubsubpb.ReplayPreset_EARLIEST, nil
+			return pubsubpb.ReplayPreset_EARLIEST, nil, false
 		}
 	}
-	return pubsubpb.ReplayPreset_CUSTOM, mark
+	return pubsubpb.ReplayPreset_CUSTOM, mark, given
 }
 
 // waitCommitted waits until every batch handed to the writer is committed, so
@@ -110,10 +115,27 @@ func (tr *topicRunner) waitCommitted(ctx context.Context) bool {
 	}
 }
 
+// setConnected records whether the topic has an open stream. Every change
+// restarts the ExitWhenIdle clock: idle time counts only while every topic
+// has had an open stream for all of it.
 func (tr *topicRunner) setConnected(v bool) {
 	tr.t.mu.Lock()
+	changed := tr.t.connected != v
 	tr.t.connected = v
 	tr.t.mu.Unlock()
+	if changed {
+		tr.r.resetIdle(time.Now())
+	}
+}
+
+// setEnded records that the topic's runner returned; an ended topic no longer
+// holds back ExitWhenIdle.
+func (tr *topicRunner) setEnded() {
+	tr.t.mu.Lock()
+	tr.t.connected = false
+	tr.t.ended = true
+	tr.t.mu.Unlock()
+	tr.r.resetIdle(time.Now())
 }
 
 type received struct {

@@ -40,6 +40,16 @@ func TestParseStart(t *testing.T) {
 		{in: "", errHint: "empty"},
 		{in: "abc", errHint: "odd number of hex digits"},
 		{in: "not a replay id!", errHint: "neither"},
+		// Too short to be a replay ID (8 or 10 bytes), or far too long.
+		{in: "zzz", errHint: "8 or 10 bytes (16 or 20 hex digits)"}, // base64 of 2 bytes
+		{in: "ff", errHint: "8 or 10 bytes (16 or 20 hex digits)"},
+		{in: "0xff", errHint: "8 or 10 bytes (16 or 20 hex digits)"},
+		{in: "0xff", errHint: "000000000104b674 or 00000000000f42400000"},
+		{in: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", errHint: "33 byte(s) as hex"},
+		{in: "AQIDBAUGBw", errHint: "7 byte(s) as base64"},
+		{in: "0x000000000104b674", kind: StartCustom, id: []byte{0, 0, 0, 0, 1, 4, 0xb6, 0x74}},
+		{in: "AQIDBAUGBwg=", kind: StartCustom, id: []byte{1, 2, 3, 4, 5, 6, 7, 8}},
+		{in: strings.Repeat("ab", 32), kind: StartCustom, id: bytes.Repeat([]byte{0xab}, 32)},
 	} {
 		t.Run(tc.in, func(t *testing.T) {
 			p, err := ParseStart(tc.in)

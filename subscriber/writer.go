@@ -23,7 +23,8 @@ type topicState struct {
 	archived     int64  // events committed this run
 	lastReceived time.Time
 	lastEvent    time.Time // the newest committed event's own time, when it could be read
-	connected    bool
+	connected    bool      // a stream is open
+	ended        bool      // the topic's runner returned (refused or the run stopped)
 }
 
 func newTopicState(name string, mark []byte) *topicState {
@@ -37,11 +38,14 @@ func (t *topicState) handed(events int) {
 	t.mu.Unlock()
 }
 
-func (t *topicState) committed(events int, mark []byte, received, eventAt time.Time) {
+// committed settles one handed batch: handed is how many events it had when
+// it was handed over, kept how many of them were committed (fewer when
+// MaxEvents cut the batch; the rest are redelivered from the mark next run).
+func (t *topicState) committed(handed, kept int, mark []byte, received, eventAt time.Time) {
 	t.mu.Lock()
-	t.uncommitted -= events
+	t.uncommitted -= handed
 	t.inFlight--
-	t.archived += int64(events)
+	t.archived += int64(kept)
 	if len(mark) > 0 {
 		t.mark = mark
 	}
@@ -80,6 +84,11 @@ type writer struct {
 	afterCommit func(events int)
 	// fatal is called once when Append fails; the writer then discards.
 	fatal func(error)
+	// limit is Config.MaxEvents (0 = none): the writer commits at most this
+	// many events in all and drops what comes after.
+	limit int64
+
+	passed int64 // events passed to Append so far (writer goroutine only)
 
 	mu      sync.Mutex
 	stats   archive.AppendStats
@@ -106,9 +115,31 @@ func (w *writer) run() {
 	}
 }
 
-func (w *writer) commit(group []handoff) {
+func (w *writer) commit(all []handoff) {
 	if w.failed {
 		return // the run is stopping; a crash-equivalent: nothing marked
+	}
+	group, handed, dropped := w.limitGroup(all)
+	defer func() {
+		// Dropped batches were handed over but are not committed: release
+		// them without moving the mark (after the commit of the kept ones).
+		if w.failed {
+			return
+		}
+		n := 0
+		for i, h := range group {
+			n += handed[i] - len(h.batch.Events) // cut off a batch at the limit
+		}
+		for _, h := range dropped {
+			n += len(h.batch.Events)
+			h.t.committed(len(h.batch.Events), 0, nil, time.Time{}, time.Time{})
+		}
+		if n > 0 {
+			w.log.Debug("max events reached; events received past it are not committed (the next run receives them again)", "events", n)
+		}
+	}()
+	if len(group) == 0 {
+		return
 	}
 	batches := mergeByTopic(group)
 	start := time.Now()
@@ -136,18 +167,54 @@ func (w *writer) commit(group []handoff) {
 	}
 	w.log.Debug("committed", "topics", len(batches), "events", events, "stored", st.Stored,
 		"duplicates", st.Duplicates, "took", time.Since(start))
-	for _, h := range group {
+	w.passed += int64(events)
+	for i, h := range group {
 		var recv, eventAt time.Time
 		if n := len(h.batch.Events); n > 0 {
 			last := &h.batch.Events[n-1]
 			recv = last.ReceivedAt
 			eventAt, _ = eventTime(h.batch.Topic, last.Payload)
 		}
-		h.t.committed(len(h.batch.Events), batchMark(h.batch), recv, eventAt)
+		h.t.committed(handed[i], len(h.batch.Events), batchMark(h.batch), recv, eventAt)
 	}
 	if w.afterCommit != nil {
 		w.afterCommit(events)
 	}
+}
+
+// limitGroup applies the MaxEvents limit to a group before it is committed:
+// it keeps, in delivery order, only as many events as the limit still allows.
+// A batch cut short ends at its last kept event, and its mark becomes that
+// event's replay ID, so the mark never passes an event that was not
+// committed. Once the limit is reached every further batch of the group is
+// dropped, keepalives included. handed[i] is how many events group[i] had when
+// it was handed over. Nothing is lost: the dropped events are redelivered
+// from the mark on the next run.
+func (w *writer) limitGroup(all []handoff) (group []handoff, handed []int, dropped []handoff) {
+	handed = make([]int, 0, len(all))
+	if w.limit <= 0 {
+		for _, h := range all {
+			handed = append(handed, len(h.batch.Events))
+		}
+		return all, handed, nil
+	}
+	left := w.limit - w.passed
+	for i, h := range all {
+		if left <= 0 {
+			return group, handed, all[i:]
+		}
+		n := len(h.batch.Events)
+		if int64(n) > left {
+			b := h.batch
+			b.Events = b.Events[:left:left]
+			b.LatestReplayID = b.Events[left-1].ReplayID
+			h.batch = b
+		}
+		group = append(group, h)
+		handed = append(handed, n)
+		left -= int64(len(h.batch.Events))
+	}
+	return group, handed, nil
 }
 
 func (w *writer) totals() (archive.AppendStats, int) {

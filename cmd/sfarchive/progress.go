@@ -63,6 +63,10 @@ func (p *progressLine) draw() {
 			fmt.Fprintf(&b, "%-40s connecting…\n", t)
 			continue
 		}
+		if tp.Stopped {
+			fmt.Fprintf(&b, "%-40s %10d events  %8.1f/s  done\n", t, tp.Archived, tp.Rate)
+			continue
+		}
 		lag := "lag -"
 		if !tp.LastEventTime.IsZero() {
 			lag = "lag " + time.Since(tp.LastEventTime).Round(time.Second).String()

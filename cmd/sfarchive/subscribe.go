@@ -178,7 +178,7 @@ func runSubscribe(c *cli.Context, e *env) error {
 		return fmt.Errorf("close archive %s: %w", path, closeErr)
 	}
 	logger.Info("subscribe finished", "archive", path, "stored", summary.Stored,
-		"duplicates", summary.Duplicates, "commits", summary.Commits, "elapsed", summary.Elapsed.Round(time.Millisecond), "reason", summary.Reason)
+		"duplicates", summary.Duplicates, "commits", summary.Commits, "elapsed", summary.Elapsed.Round(time.Millisecond).String(), "reason", summary.Reason)
 	return nil
 }
 
