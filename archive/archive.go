@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -44,8 +45,9 @@ var (
 type Options struct {
 	// ReadOnly opens with a shared lock; the file is never created or modified.
 	ReadOnly bool
-	// LockTimeout bounds the wait for another process's lock (0 → DefaultLockTimeout). A locked file gives an
-	// error wrapping ErrLocked within about that time, never a hang.
+	// LockTimeout bounds the wait for another process's lock: 0 → DefaultLockTimeout; negative → do not wait
+	// (try the lock once). A locked file gives a *LockedError wrapping ErrLocked within about that time, never a
+	// hang; on Linux it names the process holding the lock.
 	LockTimeout time.Duration
 	// NoSync skips fsync on commit. For tests and benchmarks only: a crash can lose or corrupt committed data.
 	NoSync bool
@@ -59,12 +61,18 @@ type Options struct {
 // readers run beside them.
 type Archive struct {
 	db       *bolt.DB
+	file     *os.File // bbolt's file (closed by bbolt), read with pread by Verify's structure walk
 	path     string
 	readOnly bool
 	log      *slog.Logger
 	closed   atomic.Bool
 
 	decoded atomic.Uint64 // envelopes decoded by Scan (tests assert that the time index seeks)
+
+	// brokenTree is set by Verify when its page walk found the tree of a transaction damaged; a Scan of that same
+	// transaction (same ID: a read-only handle, or a writer that has not committed since) then fails at once with
+	// ErrCorrupt instead of letting bbolt's cursor loop on a cycle.
+	brokenTree atomic.Pointer[treeDamage]
 
 	// appendedSinceTrim counts payload bytes appended since the writer last
 	// dropped its mapped pages (see trimResident).
@@ -82,7 +90,7 @@ const trimEvery = 32 << 20
 // bbolt file without sfarchive's meta bucket → ErrNotArchive; an unknown format version → ErrFormatVersion; a lock
 // held by another process for longer than LockTimeout → ErrLocked. All are wrapped with the path.
 func Open(path string, opts Options) (*Archive, error) {
-	if opts.LockTimeout <= 0 {
+	if opts.LockTimeout == 0 {
 		opts.LockTimeout = DefaultLockTimeout
 	}
 	if opts.WriterVersion == "" {
@@ -105,22 +113,28 @@ func Open(path string, opts Options) (*Archive, error) {
 		return nil, fmt.Errorf("open archive %s: empty file: %w", path, ErrNotArchive)
 	}
 
+	var file *os.File
 	bopts := &bolt.Options{
 		Timeout:  opts.LockTimeout,
 		ReadOnly: opts.ReadOnly,
 		NoSync:   opts.NoSync,
 		// Lock and check the header ourselves before bbolt reads the file: bbolt may misbehave on garbage.
 		OpenFile: func(name string, flag int, mode os.FileMode) (*os.File, error) {
-			return openLocked(name, flag, mode, !opts.ReadOnly, opts.LockTimeout)
+			f, err := openLocked(name, flag, mode, !opts.ReadOnly, opts.LockTimeout)
+			file = f
+			return f, err
 		},
 	}
 	// A file created here is never removed on failure: another process may already be waiting for its lock.
 	// An empty or layout-less bbolt file left behind becomes an archive at the next writable open.
 	db, err := bolt.Open(path, 0o600, bopts)
-	if err != nil {
-		return nil, fmt.Errorf("open archive %s: %w", path, translateOpenError(opts, err))
+	if errors.Is(err, errLockTimeout) || errors.Is(err, berrors.ErrTimeout) {
+		return nil, lockedError(path, opts)
 	}
-	a := &Archive{db: db, path: path, readOnly: opts.ReadOnly, log: log}
+	if err != nil {
+		return nil, fmt.Errorf("open archive %s: %w", path, translateOpenError(err))
+	}
+	a := &Archive{db: db, file: file, path: path, readOnly: opts.ReadOnly, log: log}
 	if err := a.checkLayout(opts.WriterVersion); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open archive %s: %w", path, err)
@@ -134,14 +148,18 @@ func Open(path string, opts Options) (*Archive, error) {
 	return a, nil
 }
 
-func translateOpenError(opts Options, err error) error {
+// lockedError describes a lock Open gave up on, naming the holder when it can be found. The lookup never fails
+// the Open: without it the error keeps its general wording.
+func lockedError(path string, opts Options) *LockedError {
+	e := &LockedError{Path: path, ReadOnly: opts.ReadOnly, Waited: opts.LockTimeout}
+	if h, ok := findLockHolder(path); ok {
+		e.PID, e.Command, e.Others = h.PID, h.Command, h.Others
+	}
+	return e
+}
+
+func translateOpenError(err error) error {
 	switch {
-	case (errors.Is(err, errLockTimeout) || errors.Is(err, berrors.ErrTimeout)) && opts.ReadOnly:
-		return fmt.Errorf("%w: another sfarchive process (probably a running `sfarchive subscribe`) is writing "+
-			"it; gave up after %s", ErrLocked, opts.LockTimeout)
-	case errors.Is(err, errLockTimeout), errors.Is(err, berrors.ErrTimeout):
-		return fmt.Errorf("%w: another sfarchive process (probably a running `sfarchive subscribe`, or a query "+
-			"still reading) holds it; gave up after %s", ErrLocked, opts.LockTimeout)
 	case errors.Is(err, fs.ErrNotExist):
 		return fmt.Errorf("%w: %v", ErrNotFound, err)
 	case errors.Is(err, berrors.ErrInvalid), errors.Is(err, berrors.ErrChecksum),
@@ -207,19 +225,38 @@ func (a *Archive) checkLayout(writer string) error {
 	})
 }
 
-// view runs fn in a read transaction. bbolt asserts (panics) on damaged pages; bbolt's View rolls the
-// transaction back on a panic, so here the panic becomes an error wrapping ErrCorrupt. Panics raised by caller
-// code (a Scan callback) while *userCode is true are passed on untouched.
+// view runs fn in a read transaction. bbolt asserts (panics) on damaged pages, or reads out of range; bbolt's View
+// rolls the transaction back on a panic, so here the panic becomes a *CorruptError (wrapping ErrCorrupt) whose
+// message is plain and whose Detail keeps the raw text (also logged at debug level). A memory fault in the map
+// (a damaged page pointing past the file) is turned into such a panic too, for this goroutine. Panics raised by
+// caller code (a Scan callback) while *userCode is true are passed on untouched.
 func (a *Archive) view(fn func(tx *bolt.Tx) error, userCode *bool) (err error) {
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer func() {
 		if r := recover(); r != nil {
 			if userCode != nil && *userCode {
 				panic(r)
 			}
-			err = fmt.Errorf("%w: %v; run `sfarchive verify` on it", ErrCorrupt, r)
+			ce := &CorruptError{Detail: fmt.Sprint(r)}
+			a.log.Debug("archive: damaged page", "path", a.path, "panic", ce.Detail)
+			err = ce
 		}
 	}()
 	return a.db.View(fn)
+}
+
+// treeDamage is the page-tree damage Verify found in transaction txid.
+type treeDamage struct {
+	txid   int
+	reason string
+}
+
+// checkTree fails with a *CorruptError if Verify found tx's page tree damaged.
+func (a *Archive) checkTree(tx *bolt.Tx) error {
+	if d := a.brokenTree.Load(); d != nil && d.txid == tx.ID() {
+		return &CorruptError{Reason: d.reason + " (found by Verify)", Detail: d.reason}
+	}
+	return nil
 }
 
 // Close releases the file and its lock. Closing twice is harmless.

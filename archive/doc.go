@@ -75,8 +75,11 @@
 // # Locking
 //
 // bbolt allows one writer process: a writable Open takes an exclusive flock, a read-only Open a shared one. Open
-// waits at most Options.LockTimeout (default 2 s) and then fails with an error wrapping ErrLocked that names the
-// file and the likely holder; it never hangs. flock belongs to the open file description, so two Opens of one path
+// waits at most Options.LockTimeout (default 2 s; negative: try once) and then fails with a *LockedError wrapping
+// ErrLocked that names the file and the holder; it never hangs. On Linux the holder is looked up in /proc/locks
+// (a FLOCK entry on the file's device and inode) and its command line in /proc/<pid>/cmdline: "archive events.db
+// is locked by process 12345 (sfarchive subscribe --archive events.db …)". Where that fails (another OS, no
+// permission, the lock already gone) the error says the holder is probably a running `sfarchive subscribe`. flock belongs to the open file description, so two Opens of one path
 // in one process exclude each other like two processes do. Open checks the bbolt header itself, under the lock and
 // before bbolt reads the file, so a file that is not an archive gives ErrNotArchive rather than a bbolt panic or a
 // fault on a truncated map. A read-only Open never creates or changes the file, and replaces bbolt's MADV_RANDOM
@@ -89,4 +92,9 @@
 //   - A Scan holds a read transaction for its whole length. In the writing process, a long scan can delay a
 //     commit that must grow the file, and calling Append from inside a Scan callback can deadlock.
 //   - Stats and Topics read counters kept by Append; Verify recounts and reports any disagreement.
+//   - bbolt trusts the file's pages: on a damaged page it asserts, reads out of range or (with a cycle) loops.
+//     Reads turn panics and memory faults in their own goroutine into a *CorruptError (ErrCorrupt, in plain words;
+//     the raw text in its Detail). Verify first walks the page tree itself with pread (bounds, types, each page
+//     reached once) and reports damage as problems, so `sfarchive verify` lists it instead of crashing; only a
+//     sound tree is handed to bbolt's Check and to the per-event checks.
 package archive

@@ -40,6 +40,9 @@ func (a *Archive) Scan(ctx context.Context, topic string, opts ScanOptions, fn f
 	var decoded uint64
 	var inCallback bool
 	err := a.view(func(tx *bolt.Tx) error {
+		if err := a.checkTree(tx); err != nil {
+			return err
+		}
 		t := topicBucket(tx, topic)
 		if t == nil {
 			return fmt.Errorf("%w: %s", ErrTopicNotFound, topic)

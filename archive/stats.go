@@ -3,9 +3,11 @@ package archive
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -113,26 +115,85 @@ func (p Problem) String() string {
 	return p.What
 }
 
-// Verify checks the archive: bbolt's consistency check (every page reachable once, keys ordered), every envelope
-// decodes, every schema an event or schema-use record references is stored, every topic's counters agree with its
-// events, every time index entry points at an event, and every topic's mark is not behind its last event. It returns the problems found (empty = healthy); the
-// error is for failures to run the check at all. Decoding payloads is the query package's job.
+// Verify checks the archive: that the file's page tree is sound (every page inside the file and reached once,
+// elements inside their pages), bbolt's consistency check (every page reachable once, keys ordered), every
+// envelope decodes, every schema an event or schema-use record references is stored, every topic's counters agree
+// with its events, every time index entry points at an event, and every topic's mark is not behind its last
+// event. It returns the problems found (empty = healthy). Damage to the file is a problem too: a damaged page tree
+// is reported (the deeper checks, which would need it, are skipped), and a page that cannot be read ends the check
+// with the problems found so far plus one saying so. The error is for failures to run the check at all (a
+// cancelled context, an unreadable file). Decoding payloads is the query package's job.
 func (a *Archive) Verify(ctx context.Context) ([]Problem, error) {
 	var problems []Problem
 	add := func(p Problem) { problems = append(problems, p) }
 	err := a.view(func(tx *bolt.Tx) error {
-		for err := range tx.Check() {
-			add(Problem{What: "bbolt consistency: " + err.Error()})
+		if a.file != nil {
+			ps := a.db.Info().PageSize
+			err := walkPages(ctx, a.file, ps, uint64(tx.Cursor().Bucket().Root()), uint64(tx.Size())/uint64(ps),
+				uint64(tx.ID()))
+			if errors.Is(err, errDamaged) {
+				add(Problem{What: err.Error() + "; the other checks need a sound page tree and were skipped"})
+				a.brokenTree.Store(&treeDamage{txid: tx.ID(), reason: strings.TrimPrefix(err.Error(),
+					errDamaged.Error()+": ")})
+				return nil
+			}
+			if err != nil {
+				return err
+			}
 		}
-		schemas := tx.Bucket(bucketSchemas)
-		return tx.Bucket(bucketTopics).ForEachBucket(func(name []byte) error {
-			return verifyTopic(ctx, tx.Bucket(bucketTopics).Bucket(name), string(name), schemas, add)
+		for err := range tx.Check() {
+			add(Problem{What: "bbolt consistency: " + plainCheckError(err)})
+		}
+		schemas, topics := tx.Bucket(bucketSchemas), tx.Bucket(bucketTopics)
+		if schemas == nil || topics == nil {
+			add(Problem{What: "file damaged: the schemas or topics bucket cannot be found"})
+			return nil
+		}
+		return topics.ForEachBucket(func(name []byte) error {
+			t := topics.Bucket(name)
+			if t == nil {
+				add(Problem{Topic: string(name), What: "file damaged: the topic's bucket cannot be opened"})
+				return nil
+			}
+			if testHookVerifyTopic != nil {
+				testHookVerifyTopic(string(name))
+			}
+			return verifyTopic(ctx, t, string(name), schemas, add)
 		})
 	}, nil)
+	if ce, ok := errors.AsType[*CorruptError](err); ok {
+		add(Problem{What: "file damaged: a page could not be read" + damageDetail(ce.Detail) +
+			"; the check stopped there"})
+		return problems, nil
+	}
 	if err != nil {
 		return problems, fmt.Errorf("verify %s: %w", a.path, err)
 	}
 	return problems, nil
+}
+
+// testHookVerifyTopic, when set by a test, runs before each topic's checks (to simulate a page bbolt cannot read).
+var testHookVerifyTopic func(topic string)
+
+// damageDetail quotes bbolt's own words about a damaged page (its assertions), but not a Go runtime error, which
+// says nothing to a user (the view logs it at debug level).
+func damageDetail(detail string) string {
+	if detail == "" || strings.Contains(detail, "runtime error") || strings.Contains(detail, "goroutine") {
+		return ""
+	}
+	if len(detail) > 200 {
+		detail = detail[:200] + "…"
+	}
+	return " (bbolt: " + detail + ")"
+}
+
+// plainCheckError is an error of bbolt's Check, with a panic it recovered put in plain words.
+func plainCheckError(err error) string {
+	msg := err.Error()
+	if strings.Contains(msg, "runtime error") || strings.HasPrefix(msg, "panic:") {
+		return "file damaged: the check could not read a page" + damageDetail(strings.TrimPrefix(msg, "panic: "))
+	}
+	return msg
 }
 
 func verifyTopic(ctx context.Context, t *bolt.Bucket, topic string, schemas *bolt.Bucket, add func(Problem)) error {

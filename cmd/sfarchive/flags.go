@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 )
@@ -38,10 +39,19 @@ func archivePath(c *cli.Context) (string, error) {
 func lockTimeoutFlag() *cli.DurationFlag {
 	return &cli.DurationFlag{
 		Name:    "lock-timeout",
-		Usage:   "how long to wait for an archive locked by another process before giving up",
+		Usage:   "how long to wait for an archive locked by another process before giving up (0: do not wait)",
 		Value:   defaultLockTimeout,
 		EnvVars: envVar("lock-timeout"),
 	}
+}
+
+// lockTimeout turns --lock-timeout into archive.Options.LockTimeout, where
+// zero means the library's default and a negative value "do not wait".
+func lockTimeout(c *cli.Context) time.Duration {
+	if d := c.Duration("lock-timeout"); d > 0 {
+		return d
+	}
+	return -1
 }
 
 func logFlags() []cli.Flag {

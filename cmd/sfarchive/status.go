@@ -60,7 +60,7 @@ func openReadOnly(c *cli.Context) (*archive.Archive, error) {
 	if err != nil {
 		return nil, err
 	}
-	return archive.Open(path, archive.Options{ReadOnly: true, LockTimeout: c.Duration("lock-timeout")})
+	return archive.Open(path, archive.Options{ReadOnly: true, LockTimeout: lockTimeout(c)})
 }
 
 func fmtTime(t time.Time) string {

@@ -138,7 +138,7 @@ func runSubscribe(c *cli.Context, e *env) error {
 	}
 	_, statErr := os.Stat(path)
 	created := os.IsNotExist(statErr)
-	arc, err := archive.Open(path, archive.Options{LockTimeout: c.Duration("lock-timeout"), Logger: logger})
+	arc, err := archive.Open(path, archive.Options{LockTimeout: lockTimeout(c), Logger: logger})
 	if err != nil {
 		return err
 	}
