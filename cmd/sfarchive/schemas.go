@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/urfave/cli/v2"
@@ -100,20 +101,11 @@ func describeBrief(arc *archive.Archive, id string) (record, fields string) {
 	}
 	top := 0
 	for _, f := range info.Fields {
-		if !containsDot(f.Name) {
+		if !strings.Contains(f.Name, ".") {
 			top++
 		}
 	}
 	return info.Name, fmt.Sprint(top)
-}
-
-func containsDot(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '.' {
-			return true
-		}
-	}
-	return false
 }
 
 func showSchema(c *cli.Context, e *env) error {
