@@ -148,15 +148,26 @@ func (s *scanner) forward(c *bolt.Cursor) error {
 	} else {
 		k, v = c.First()
 	}
+	var prev []byte
 	for ; k != nil; k, v = c.Next() {
 		if upper != nil && bytes.Compare(k, upper) >= 0 {
 			return nil
 		}
+		if prev != nil && bytes.Compare(k, prev) <= 0 {
+			return keysOutOfOrder(s.topic, prev, k)
+		}
+		prev = k
 		if err := s.visit(k, v); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// keysOutOfOrder is the error of a cursor that met a key not strictly after (or before, in reverse) the one it
+// met last: a healthy bucket never does that, a page tree with a cycle does, and the scan would never end.
+func keysOutOfOrder(topic string, prev, k []byte) error {
+	return &CorruptError{Reason: fmt.Sprintf("topic %s: key %x comes after key %x, so its pages are linked wrongly", topic, k, prev)}
 }
 
 func (s *scanner) backward(c *bolt.Cursor) error {
@@ -171,10 +182,15 @@ func (s *scanner) backward(c *bolt.Cursor) error {
 	} else {
 		k, v = c.Last()
 	}
+	var prev []byte
 	for ; k != nil; k, v = c.Prev() {
 		if lower != nil && bytes.Compare(k, lower) < 0 {
 			return nil
 		}
+		if prev != nil && bytes.Compare(k, prev) >= 0 {
+			return keysOutOfOrder(s.topic, prev, k)
+		}
+		prev = k
 		if err := s.visit(k, v); err != nil {
 			return err
 		}

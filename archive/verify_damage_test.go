@@ -145,16 +145,24 @@ func TestCorruptErrorIsPlain(t *testing.T) {
 	}
 }
 
-// TestVerifyPageCycle: a branch page pointing at itself would make bbolt loop for ever (or overflow its stack in
-// Check). Verify reports it, and a Scan of the same snapshot then fails at once instead of looping.
-func TestVerifyPageCycle(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "cycle.sfa")
+// cyclicArchive writes an archive whose topicA events root (a branch page) points at itself.
+func cyclicArchive(t *testing.T) (path string, root uint64) {
+	t.Helper()
+	return damagedRootArchive(t, func(p []byte, root uint64) {
+		copy(p[boltPageHeader+8:], binaryNE64(root)) // element 0 → the page itself
+	})
+}
+
+// damagedRootArchive writes an archive and lets damage change the topicA events root page (a branch page) in the
+// file.
+func damagedRootArchive(t *testing.T, damage func(page []byte, root uint64)) (path string, root uint64) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "cycle.sfa")
 	a, err := Open(path, Options{NoSync: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	fillTopic(t, a, topicA, 30, 100)
-	var root uint64
 	var pageSize int
 	if err := a.db.View(func(tx *bolt.Tx) error {
 		root = uint64(topicBucket(tx, topicA).Bucket(bucketEvents).Root())
@@ -174,10 +182,17 @@ func TestVerifyPageCycle(t *testing.T) {
 	if flags := binary.NativeEndian.Uint16(p[8:]); flags != pageFlagBranch {
 		t.Fatalf("events root page %d is not a branch page (flags %#x): the topic is too small", root, flags)
 	}
-	copy(p[boltPageHeader+8:], binaryNE64(root)) // element 0 → the page itself
+	damage(p, root)
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	return path, root
+}
+
+// TestVerifyPageCycle: a branch page pointing at itself would make bbolt loop for ever (or overflow its stack in
+// Check). Verify reports it, and a Scan of the same snapshot then fails at once instead of looping.
+func TestVerifyPageCycle(t *testing.T) {
+	path, root := cyclicArchive(t)
 	ro, err := Open(path, Options{ReadOnly: true})
 	if err != nil {
 		t.Fatal(err)
@@ -205,6 +220,36 @@ func TestVerifyPageCycle(t *testing.T) {
 	case <-done:
 	case <-time.After(20 * time.Second):
 		t.Fatal("Verify or Scan of a file with a page cycle still running after 20 s")
+	}
+}
+
+// A Scan that meets a page twice without Verify first (the root's second child points at its first, so the
+// cursor would go round the same keys) ends with ErrCorrupt instead of repeating events, forward and backward.
+// (A branch page that points at itself makes bbolt's own cursor descend for ever before any key is seen; only
+// Verify, which walks the page tree itself, catches that one.)
+func TestScanOfARepeatedPageEnds(t *testing.T) {
+	path, _ := damagedRootArchive(t, func(p []byte, _ uint64) {
+		copy(p[boltPageHeader+16+8:], p[boltPageHeader+8:boltPageHeader+16]) // element 1 → element 0's child
+	})
+	ro, err := Open(path, Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	for _, reverse := range []bool{false, true} {
+		done := make(chan error, 1)
+		go func() {
+			done <- ro.Scan(t.Context(), topicA, ScanOptions{Reverse: reverse}, func(*Event) error { return nil })
+		}()
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrCorrupt) {
+				t.Errorf("Scan(reverse=%v) of a repeated page = %v, want ErrCorrupt", reverse, err)
+			}
+			plainDamageMessage(t, "Scan error", fmt.Sprint(err))
+		case <-time.After(20 * time.Second):
+			t.Fatalf("Scan(reverse=%v) of a repeated page still running after 20 s", reverse)
+		}
 	}
 }
 
