@@ -128,8 +128,9 @@ func (g *Generator) nextChangeLocked(topic, ct string, size int) (Generated, err
 		g.records[entity] = slices.DeleteFunc(g.records[entity], func(s string) bool { return s == ids[0] })
 		g.deleted[entity] = append(g.deleted[entity], ids[0])
 	case "GAP_OVERFLOW":
-		// Only the entity is known: no record IDs, no transaction, every field null.
-		for k, v := range map[string]any{"changeOrigin": "", "transactionKey": "", "sequenceNumber": 0, "commitTimestamp": int64(0), "commitNumber": int64(0), "commitUser": ""} {
+		// Only the entity and the time are known: no record IDs, no transaction details, every field null. The
+		// commit time stays, so a time-bounded query (--since) still finds the gap.
+		for k, v := range map[string]any{"changeOrigin": "", "transactionKey": "", "sequenceNumber": 0, "commitNumber": int64(0), "commitUser": ""} {
 			hdr[k] = v
 		}
 		truth.CommitNumber = 0

@@ -68,6 +68,6 @@
 //   - The meaning of the last two replay ID bytes; the schema fingerprint algorithm; ChangeType symbols after
 //     UPDATE; the Contact and Opportunity schemas (written in the style of the reconstructed Account schema,
 //     Contact's Name as a PersonName record); Date fields as epoch ms at midnight; GAP_OVERFLOW carrying only
-//     entityName and changeType (other header fields empty or zero).
+//     entityName, changeType and commitTimestamp (other header fields empty or zero).
 //   - Whether 8-byte replay IDs are still accepted by the real service.
 package emulator

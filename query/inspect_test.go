@@ -112,14 +112,15 @@ func TestParseReplayID(t *testing.T) {
 		"AAAAAAEEtnQ=":         "000000000104b674",
 		"AAAAAAEEtnQ":          "000000000104b674",
 		"AAAAAAAAAAEAAA==":     "00000000000000010000",
-		"_-8":                  "ffef",
+		"_________-8":          "ffffffffffffffef", // URL-alphabet base64
 	} {
 		got, err := ParseReplayID(in)
 		if err != nil || fmt.Sprintf("%x", got) != want {
 			t.Errorf("ParseReplayID(%q) = %x, %v; want %s", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "-1", "-2", "12907414", "17086068", "not a replay id!"} {
+	for _, bad := range []string{"", "-1", "-2", "12907414", "17086068", "not a replay id!", "zz", "ff", "0xff", "_-8",
+		"00000000000001", strings.Repeat("00", 33)} {
 		if _, err := ParseReplayID(bad); !errors.Is(err, ErrBadOption) {
 			t.Errorf("ParseReplayID(%q) err = %v", bad, err)
 		}

@@ -11,8 +11,23 @@ import (
 // ParseReplayID reads a replay ID given on the command line: hex ("000000000104b674", optionally "0x…", the
 // form query prints) or base64 of the bytes (standard or URL alphabet, padded or not, as the Salesforce APIs
 // and other clients print them). Hex wins when a string is both. A decimal number (a CometD-era replay ID)
-// is rejected unless it is also 16 or 20 hex digits (an 8- or 10-byte replay ID).
+// is rejected unless it is also 16 or 20 hex digits (an 8- or 10-byte replay ID), and so is anything shorter
+// than 8 bytes ("ff", "zz"): no real replay ID is.
 func ParseReplayID(s string) ([]byte, error) {
+	b, err := parseReplayBytes(s)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) < minReplayIDLen || len(b) > maxReplayIDLen {
+		return nil, fmt.Errorf("%w: replay ID %q is %d byte(s); a Pub/Sub replay ID is 8 or 10 bytes (16 or 20 hex digits as query prints them, e.g. 00000000000f42400000)", ErrBadOption, s, len(b))
+	}
+	return b, nil
+}
+
+// Plausible replay ID lengths: 8 bytes before late 2022, 10 since; up to 32 leaves room for a future form.
+const minReplayIDLen, maxReplayIDLen = 8, 32
+
+func parseReplayBytes(s string) ([]byte, error) {
 	in := strings.TrimSpace(s)
 	if in == "" {
 		return nil, fmt.Errorf("%w: empty replay ID", ErrBadOption)

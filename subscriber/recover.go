@@ -78,13 +78,18 @@ func (tr *topicRunner) handleEnd(ctx context.Context, end sessionEnd) error {
 	}
 }
 
-// invalidReplay handles a rejected CUSTOM position: a durable gap record and
-// EARLIEST, or the end of the run with the gap explained.
+// invalidReplay handles a rejected CUSTOM position. A stored position (the
+// archive's mark) that aged out: a durable gap record and EARLIEST, or the end
+// of the run with the gap explained. A start position the user gave (--from):
+// always the end of the run, since nothing was archived from it yet and there
+// is no gap to record, only a mistyped or expired ID to correct.
 func (tr *topicRunner) invalidReplay(end sessionEnd) error {
 	pos := hex.EncodeToString(end.replayID)
 	what := "stored position" // the topic's mark in the archive
 	if end.given {
-		what = "start position" // Config.From: the topic had no stored mark
+		return tr.r.fail(fmt.Errorf("%w: topic %s: the server rejected the start position given with --from, replay ID %s "+
+			"(unknown, or older than the retention window): %w; give a replay ID the server still retains, or --from earliest",
+			ErrInvalidReplay, tr.t.name, pos, end.re))
 	}
 	if tr.r.cfg.OnInvalidReplay == OnInvalidReplayFail {
 		return tr.r.fail(fmt.Errorf("%w: topic %s: the server rejected the %s, replay ID %s (expired past retention or unknown): %w; "+

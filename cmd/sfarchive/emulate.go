@@ -33,7 +33,7 @@ func emulateCommand(e *env) *cli.Command {
 		&cli.StringFlag{Name: "cert-dir", Usage: "`DIR` for the generated certificate and key (default: a new temporary directory)", EnvVars: envVar("emulate-cert-dir")},
 		&cli.StringFlag{Name: "token", Usage: "access `TOKEN` clients must send (default: a random one, printed)", EnvVars: envVar("emulate-token")},
 		&cli.DurationFlag{Name: "token-lifetime", Usage: "how long the token stays valid (0: forever)", EnvVars: envVar("emulate-token-lifetime")},
-		&cli.StringFlag{Name: "org-id", Usage: "org `ID` the emulator plays", Value: emulator.DefaultOrgID, EnvVars: envVar("emulate-org-id")},
+		&cli.StringFlag{Name: "org-id", Usage: "org `ID` the emulator plays (default: the --login-config's org_id, else " + emulator.DefaultOrgID + ")", DefaultText: emulator.DefaultOrgID, Value: emulator.DefaultOrgID, EnvVars: envVar("emulate-org-id")},
 		&cli.StringFlag{Name: "instance-url", Usage: "instance `URL` clients must send", Value: emulatorInstanceURL, EnvVars: envVar("emulate-instance-url")},
 		&cli.StringFlag{Name: "login-listen", Usage: "`ADDRESS` of the login endpoints (SOAP login, OAuth token, userinfo); empty: none", Value: "127.0.0.1:7012", EnvVars: envVar("emulate-login-listen")},
 		&cli.StringFlag{Name: "login-config", Usage: "JSON `FILE` with the users and connected apps that may log in (default: user " + defaultLoginUser + " with password " + defaultLoginPassword + " and security token " + defaultLoginToken + "; app " + defaultClientID + " with secret " + defaultClientSecret + ")", EnvVars: envVar("emulate-login-config")},
@@ -180,8 +180,19 @@ func runEmulate(c *cli.Context, e *env) error {
 		return usagef("--events, --event-size and --rate cannot be negative")
 	}
 
+	// The org: --org-id when given, else the login config's org_id, else the default.
+	var lcfg login.Config
+	if c.String("login-listen") != "" {
+		if lcfg, err = loginConfig(c.String("login-config")); err != nil {
+			return err
+		}
+	}
+	orgID := c.String("org-id")
+	if !c.IsSet("org-id") && lcfg.OrgID != "" {
+		orgID = lcfg.OrgID
+	}
 	srv, err := emulator.New(emulator.Config{
-		OrgID:       c.String("org-id"),
+		OrgID:       orgID,
 		InstanceURL: c.String("instance-url"),
 		Retention:   c.Duration("retention"),
 		Keepalive:   c.Duration("keepalive"),
@@ -268,11 +279,7 @@ func runEmulate(c *cli.Context, e *env) error {
 	loginURL := ""
 	expirers := []interface{ ExpireTokens() }{srv}
 	if la := c.String("login-listen"); la != "" {
-		lcfg, err := loginConfig(c.String("login-config"))
-		if err != nil {
-			return err
-		}
-		lcfg.OrgID = c.String("org-id")
+		lcfg.OrgID = orgID
 		lcfg.InstanceURL = c.String("instance-url")
 		if lt := c.Duration("token-lifetime"); lt > 0 {
 			lcfg.TokenLifetime = login.Duration(lt)
@@ -295,7 +302,7 @@ func runEmulate(c *cli.Context, e *env) error {
 		expirers = append(expirers, ls)
 	}
 
-	printEmulatorBanner(e.stdout, addr, caFile, token, c.String("org-id"), c.String("instance-url"), srv.Topics(), topics)
+	printEmulatorBanner(e.stdout, addr, caFile, token, orgID, c.String("instance-url"), srv.Topics(), topics)
 	if loginURL != "" {
 		printLoginBanner(e.stdout, loginURL, addr, caFile, c.String("login-config") == "", topics)
 	}

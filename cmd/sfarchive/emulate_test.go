@@ -192,3 +192,45 @@ func TestTopicsFileAndQueryOfALockedArchive(t *testing.T) {
 		t.Fatalf("archived %d events from the topics file, want 40", n)
 	}
 }
+
+// The org of a --login-config is the org the emulator plays, unless --org-id
+// says otherwise.
+func TestEmulateTakesTheOrgOfTheLoginConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "login.json")
+	if err := os.WriteFile(cfg, []byte(`{"org_id":"00D000000000009AAA","users":[{"username":"u@example.com","password":"p"}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		extra []string
+		want  string
+	}{
+		{nil, "00D000000000009AAA"},
+		{[]string{"--org-id", "00D000000000007AAA"}, "00D000000000007AAA"},
+	} {
+		emu := exec.Command(binPath, append([]string{"emulate", "--listen", "127.0.0.1:0", "--login-listen", "127.0.0.1:0",
+			"--login-config", cfg, "--events", "1", "--log-level", "warn"}, tc.extra...)...)
+		out, err := emu.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := emu.Start(); err != nil {
+			t.Fatal(err)
+		}
+		sc := bufio.NewScanner(out)
+		org := ""
+		timer := time.AfterFunc(20*time.Second, func() { emu.Process.Kill() })
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(sc.Text()), "org ID"); ok {
+				org = strings.TrimSpace(rest)
+				break
+			}
+		}
+		timer.Stop()
+		emu.Process.Signal(syscall.SIGTERM)
+		emu.Wait()
+		if org != tc.want {
+			t.Errorf("emulate %v plays org %q, want %s", tc.extra, org, tc.want)
+		}
+	}
+}
