@@ -90,6 +90,8 @@ func TestQueryBadArchives(t *testing.T) {
 		{"query", "--archive", path, "--since", "yesterday-ish"},
 		{"query", "--archive", path, "--after-replay", "not-a-replay-id!"},
 		{"query", "--archive", path, "--bogus-flag"},
+		{"query", "--archive", path, "--record-id", "123"},
+		{"query", "--archive", path, "--after-replay", "ff"},
 	} {
 		r = runCLI(t, args...)
 		assertCleanFailure(t, r, exitUsage, strings.TrimLeft(args[len(args)-1], "-"))

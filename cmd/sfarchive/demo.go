@@ -61,6 +61,8 @@ func runDemo(c *cli.Context, e *env) error {
 		path = filepath.Join(dir, "demo.db")
 	} else if _, err := os.Stat(path); err == nil {
 		return usagef("--archive %s exists already; the demo writes a new archive (choose another path)", path)
+	} else if st, err := os.Stat(filepath.Dir(path)); err != nil || !st.IsDir() {
+		return usagef("--archive %s: the directory %s does not exist; create it first", path, filepath.Dir(path))
 	}
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if c.Bool("verbose") {
@@ -81,6 +83,13 @@ func runDemo(c *cli.Context, e *env) error {
 	}
 	defer srv.Stop()
 	gen := emulator.NewGenerator(c.Int64("seed"), srv)
+	mix, err := parseChangeMix(defaultChangeMix) // the emulator's realistic mix, GAP events included
+	if err != nil {
+		return err
+	}
+	if err := gen.SetMix(mix); err != nil {
+		return err
+	}
 	perTopic := []int{n / 2, n - n/2}
 	for i, t := range demoTopics {
 		if _, err := gen.PublishN(t, perTopic[i]); err != nil {
@@ -159,6 +168,7 @@ Try it yourself on this archive:
   sfarchive status  --archive %[1]s
   sfarchive query   --archive %[1]s --topic /data/AccountChangeEvent --changed-field Phone --limit 3
   sfarchive query   --archive %[1]s --where 'changeType == "DELETE"' --format table
+  sfarchive query   --archive %[1]s --gaps
   sfarchive verify  --archive %[1]s
 
 Or do each step by hand, in two terminals:

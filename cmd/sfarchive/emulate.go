@@ -350,7 +350,7 @@ func printEmulatorBanner(w io.Writer, addr, caFile, token, orgID, instanceURL st
 // defaultChangeMix is the change types `sfarchive emulate` generates by
 // default: mostly updates, and now and then the GAP events Salesforce sends
 // when it cannot produce regular ones.
-const defaultChangeMix = "CREATE=35,UPDATE=50,DELETE=8,UNDELETE=2,GAP_UPDATE=3,GAP_OVERFLOW=2"
+const defaultChangeMix = "CREATE=25,UPDATE=60,DELETE=6,UNDELETE=2,GAP_UPDATE=4,GAP_OVERFLOW=3"
 
 // parseChangeMix reads TYPE=WEIGHT,… for the generator.
 func parseChangeMix(s string) (map[string]int, error) {

@@ -106,7 +106,7 @@ func hintFor(err error) string {
 	case errors.Is(err, archive.ErrNotArchive):
 		return "point --archive at a file written by `sfarchive subscribe`"
 	case errors.Is(err, archive.ErrLocked):
-		return "another sfarchive process (probably `subscribe`) holds the file; stop it, or query a copy"
+		return "a running `sfarchive subscribe` holds the archive while it writes; stop it (Ctrl-C or SIGTERM commits and exits), or query after a run with --exit-when-idle or --max-events"
 	case errors.Is(err, archive.ErrCorrupt):
 		return "the file is damaged; `sfarchive verify` lists what it can read, and a backup copy may be needed"
 	case errors.Is(err, archive.ErrFormatVersion):

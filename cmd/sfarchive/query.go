@@ -48,7 +48,7 @@ Examples:
 			&cli.StringSliceFlag{Name: "record-id", Usage: "record ID in recordIds, 15 or 18 characters (repeatable)", EnvVars: envVar("record-id")},
 			&cli.StringSliceFlag{Name: "changed-field", Usage: "events whose changed fields include `NAME`, e.g. Phone or BillingAddress.City (repeatable)", EnvVars: envVar("changed-field")},
 			&cli.StringFlag{Name: "where", Usage: "keep events for which the expr-lang `EXPRESSION` is true (syntax above)", EnvVars: envVar("where")},
-			&cli.StringSliceFlag{Name: "fields", Usage: "only these fields, in this order (comma-separated or repeated): event paths such as BillingAddress.City or changeType, and for csv/table the columns topic, replay_id, event_id, schema_id, received_at, changed_fields", EnvVars: envVar("fields")},
+			&cli.StringSliceFlag{Name: "fields", Usage: "project the output (comma-separated or repeated): event field paths such as BillingAddress.City or changeType. jsonl/json keep only these in \"event\" (the record's other keys stay); csv/table print exactly these columns in this order, which may also be topic, replay_id, event_id, schema_id, received_at, changed_fields, nulled_fields, diff_fields", EnvVars: envVar("fields")},
 			&cli.IntFlag{Name: "limit", Aliases: []string{"n"}, Usage: "stop after `N` events (0: all)", EnvVars: envVar("limit")},
 			&cli.BoolFlag{Name: "reverse", Usage: "newest first", EnvVars: envVar("reverse")},
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Usage: "jsonl, json, csv, table or raw (each stored Avro payload prefixed by its length as a uvarint)", Value: "jsonl", EnvVars: envVar("format")},
@@ -125,6 +125,11 @@ func queryOptions(c *cli.Context, e *env) (query.Options, error) {
 	if opts.Limit < 0 {
 		return opts, usagef("--limit %d: want 0 (all) or more", opts.Limit)
 	}
+	for _, id := range opts.RecordIDs {
+		if !isRecordID(id) {
+			return opts, usagef("--record-id %q: a record ID has 15 or 18 letters and digits, e.g. 001xx000003DGb2AAG", id)
+		}
+	}
 	if opts.Width < 0 {
 		return opts, usagef("--width %d: want a number of columns", opts.Width)
 	}
@@ -171,4 +176,18 @@ func queryOptions(c *cli.Context, e *env) (query.Options, error) {
 		}
 	}
 	return opts, nil
+}
+
+// isRecordID reports whether id looks like a Salesforce record ID: 15 or 18
+// letters and digits.
+func isRecordID(id string) bool {
+	if len(id) != 15 && len(id) != 18 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
 }

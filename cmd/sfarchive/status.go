@@ -82,7 +82,7 @@ func writeStatusText(w io.Writer, st archive.Stats, gaps []archive.Gap) error {
 	if org == "" {
 		org = "(not bound yet)"
 	}
-	fmt.Fprintf(w, "archive   %s\nsize      %s (%d bytes)\nformat    %d, created %s\norg       %s %s\nschemas   %d\ngaps      %d\n\n",
+	fmt.Fprintf(w, "archive      %s\nsize         %s (%d bytes)\nformat       %d, created %s\norg          %s %s\nschemas      %d\ngap records  %d (positions the server no longer had; GAP_* change events: query --gaps)\n\n",
 		st.Path, humanBytes(st.FileSize), st.FileSize, st.Format, fmtTime(st.CreatedAt), org, st.InstanceURL, st.Schemas, st.Gaps)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TOPIC\tEVENTS\tFIRST REPLAY\tLAST REPLAY\tMARK\tFIRST RECEIVED\tLAST RECEIVED\tDUPLICATES\tCOLLISIONS\tBLANK SCHEMA")

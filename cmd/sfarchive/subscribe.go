@@ -41,7 +41,7 @@ func subscribeCommand(e *env) *cli.Command {
 		&cli.StringFlag{Name: "org-id", Usage: "organization `ID` (token)", EnvVars: envVar("org-id")},
 		&cli.StringFlag{Name: "from", Usage: "where a topic with no stored position starts: earliest, latest, or a replay ID as hex or base64", Value: "earliest", EnvVars: envVar("from")},
 		&cli.IntFlag{Name: "batch", Usage: "events requested per FetchRequest (1-100)", Value: 100, EnvVars: envVar("batch")},
-		&cli.IntFlag{Name: "max-uncommitted", Usage: "received but not yet committed events allowed in memory", Value: 1000, EnvVars: envVar("max-uncommitted")},
+		&cli.IntFlag{Name: "max-uncommitted", Usage: "received but not yet committed events allowed in memory, per topic (at least --batch; 0: the default)", Value: 1000, EnvVars: envVar("max-uncommitted")},
 		&cli.StringFlag{Name: "on-invalid-replay", Usage: "when the stored position has expired: earliest (record a gap, restart from the oldest retained event) or fail", Value: "earliest", EnvVars: envVar("on-invalid-replay")},
 		&cli.DurationFlag{Name: "watchdog", Usage: "resubscribe when a stream sends nothing (no event, no keepalive) for this long", Value: 300 * time.Second, EnvVars: envVar("watchdog")},
 		&cli.DurationFlag{Name: "backoff-max", Usage: "longest wait between reconnect attempts", Value: 2 * time.Minute, EnvVars: envVar("backoff-max")},
@@ -261,13 +261,7 @@ func checkInstanceURL(raw string) error {
 // checkOrgID refuses an --org-id that is not a Salesforce org ID: 15 or
 // 18 letters and digits starting with 00D.
 func checkOrgID(id string) error {
-	ok := (len(id) == 15 || len(id) == 18) && strings.HasPrefix(id, "00D")
-	for _, r := range id {
-		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			ok = false
-		}
-	}
-	if !ok {
+	if !isRecordID(id) || !strings.HasPrefix(id, "00D") {
 		return usagef("--org-id %q: an org ID has 15 or 18 letters and digits and starts with 00D (Setup → Company Information)", id)
 	}
 	return nil
