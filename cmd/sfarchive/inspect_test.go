@@ -216,12 +216,15 @@ func TestVerifyReportsDamage(t *testing.T) {
 	if r.code != 0 || !strings.HasPrefix(r.stdout, "ok: 100 events in 2 topics") {
 		t.Fatalf("verify of a healthy archive: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
-	// Overwrite a run of bytes in the middle of the file, where event pages are.
+	// Damage the header (page type flags) of the page that holds a known event.
 	b := fileBytes(t, path)
-	mid := len(b) / 2
-	for i := mid; i < mid+64 && i < len(b); i++ {
-		b[i] ^= 0x5a
+	id := te.srv.Events(orderTopic)[0].Event.ID
+	at := bytes.Index(b, []byte(id))
+	if at < 0 {
+		t.Fatalf("event %s not found in the file", id)
 	}
+	page := at - at%os.Getpagesize()
+	b[page+8], b[page+9] = 0xff, 0xff
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
