@@ -2,10 +2,7 @@ package auth
 
 import (
 	"bytes"
-	"crypto/rand"
 	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sfarchive/sfarchive/emulator/login"
+	"github.com/sfarchive/sfarchive/internal/testkeys"
 )
 
 const (
@@ -26,27 +24,13 @@ const (
 	testOrgID    = "00D000000000777AAA"
 )
 
-// testKeys: the connected app's key and a stranger's, generated once per binary.
-var testKeys = sync.OnceValue(func() [2]*rsa.PrivateKey {
-	var keys [2]*rsa.PrivateKey
-	for i := range keys {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			panic(err)
-		}
-		keys[i] = k
-	}
-	return keys
-})
-
-func publicPEM(t testing.TB, k *rsa.PrivateKey) string {
-	t.Helper()
-	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+// testKeys are the connected app's key and a stranger's, made once per test binary (internal/testkeys).
+func testKeys() [2]*rsa.PrivateKey {
+	app, stranger := testkeys.Pair()
+	return [2]*rsa.PrivateKey{app, stranger}
 }
+
+func publicPEM(_ testing.TB, k *rsa.PrivateKey) string { return testkeys.PublicPEM(k) }
 
 // issued records the tokens the login emulator hands to the gRPC side.
 type issued struct {

@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"os"
 	"path/filepath"
 	"testing"
@@ -14,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	"github.com/sfarchive/sfarchive/emulator/login"
+	"github.com/sfarchive/sfarchive/internal/testkeys"
 )
 
 // loginEmulator adds the login endpoints to an emulator, with one user and
@@ -26,36 +24,29 @@ type loginEmulator struct {
 	wrongKey string // a key the app does not know
 }
 
-func writeKey(t *testing.T, dir, name string) (*rsa.PrivateKey, string) {
+// writeKey writes k's PEM to dir/name and returns the path.
+func writeKey(t *testing.T, dir, name string, k *rsa.PrivateKey) string {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
 	path := filepath.Join(dir, name)
-	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
-	if err := os.WriteFile(path, pemBytes, 0o600); err != nil {
+	if err := os.WriteFile(path, testkeys.PrivatePEM(k), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return key, path
+	return path
 }
 
 func startLoginEmulator(t *testing.T) *loginEmulator {
 	t.Helper()
 	te := startEmulator(t)
 	dir := t.TempDir()
-	key, keyFile := writeKey(t, dir, "app.key")
-	_, wrongKey := writeKey(t, dir, "other.key")
-	pub, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, stranger := testkeys.Pair()
+	keyFile := writeKey(t, dir, "app.key", key)
+	wrongKey := writeKey(t, dir, "other.key", stranger)
 	ls, err := login.New(login.Config{
 		OrgID:       te.srv.OrgID(),
 		InstanceURL: emulatorInstanceURL,
 		Users:       []login.User{{Username: "auditor@example.com", Password: "s3cret", SecurityToken: "TKN"}},
 		Apps: []login.App{{ClientID: "app-1", ClientSecret: "app-secret", RunAs: "auditor@example.com",
-			PublicKeyPEM: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub}))}},
+			PublicKeyPEM: testkeys.PublicPEM(key)}},
 		Issuer: te.srv,
 	})
 	if err != nil {

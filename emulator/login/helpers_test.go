@@ -23,6 +23,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sfarchive/sfarchive/internal/testkeys"
 )
 
 const (
@@ -35,27 +37,13 @@ const (
 	testOrgID    = "00D000000000777AAA"
 )
 
-// testKeys are generated once per test binary: the app's key and a stranger's.
-var testKeys = sync.OnceValue(func() [2]*rsa.PrivateKey {
-	var keys [2]*rsa.PrivateKey
-	for i := range keys {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			panic(err)
-		}
-		keys[i] = k
-	}
-	return keys
-})
-
-func publicPEM(t testing.TB, k *rsa.PrivateKey) string {
-	t.Helper()
-	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+// testKeys are the connected app's key and a stranger's, made once per test binary (internal/testkeys).
+func testKeys() [2]*rsa.PrivateKey {
+	app, stranger := testkeys.Pair()
+	return [2]*rsa.PrivateKey{app, stranger}
 }
+
+func publicPEM(_ testing.TB, k *rsa.PrivateKey) string { return testkeys.PublicPEM(k) }
 
 // recorder is a TokenIssuer that remembers what it was given.
 type recorder struct {
