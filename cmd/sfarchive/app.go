@@ -101,7 +101,6 @@ Every flag can also be set with the environment variable shown beside it.`,
 			emulateCommand(e),
 			demoCommand(e),
 		},
-		HideHelpCommand: false,
 	}
 }
 

@@ -115,3 +115,17 @@ func requireFlag(c *cli.Context, name, why string) error {
 	}
 	return nil
 }
+
+// isRecordID reports whether id looks like a Salesforce record ID: 15 or 18
+// letters and digits.
+func isRecordID(id string) bool {
+	if len(id) != 15 && len(id) != 18 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return true
+}

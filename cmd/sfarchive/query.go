@@ -177,17 +177,3 @@ func queryOptions(c *cli.Context, e *env) (query.Options, error) {
 	}
 	return opts, nil
 }
-
-// isRecordID reports whether id looks like a Salesforce record ID: 15 or 18
-// letters and digits.
-func isRecordID(id string) bool {
-	if len(id) != 15 && len(id) != 18 {
-		return false
-	}
-	for _, r := range id {
-		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
-			return false
-		}
-	}
-	return true
-}
