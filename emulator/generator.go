@@ -77,6 +77,15 @@ func NewGenerator(seed int64, s *Server) *Generator {
 	}
 }
 
+// SetClock sets the event time of the next generated event (commitTimestamp, CreatedDate, LastModifiedDate);
+// later events follow it at a few seconds apart. Without it a generator starts on 2026-11-30, so that a seed
+// gives the same events whatever the day; a tool showing recent events sets a start shortly before now.
+func (g *Generator) SetClock(start time.Time) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.clock = start
+}
+
 // SetMix sets the change types Next draws from for change-event topics and their weights, e.g.
 // {"CREATE": 1, "UPDATE": 3, "GAP_OVERFLOW": 1}. Unknown types are rejected.
 func (g *Generator) SetMix(weights map[string]int) error {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hamba/avro/v2"
 
@@ -404,5 +405,24 @@ func TestLoadSampleServesRecordedBytes(t *testing.T) {
 	cur, _ := f.srv.Topic(accountTopic)
 	if cur.SchemaID == "vjfSL_rX8hSnqyn0Yla8Zw" {
 		t.Error("loading a sample changed the topic's current schema")
+	}
+}
+
+func TestSetClockDatesTheNextEvents(t *testing.T) {
+	srv, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := NewGenerator(3, srv)
+	start := time.Date(2031, 5, 6, 7, 8, 9, 0, time.UTC)
+	g.SetClock(start)
+	gen, err := g.Next("/data/AccountChangeEvent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := decode(t, srv, gen.Event.SchemaID, gen.Event.Payload)
+	ts := time.UnixMilli(m["ChangeEventHeader"].(map[string]any)["commitTimestamp"].(int64))
+	if ts.Before(start) || ts.After(start.Add(time.Minute)) {
+		t.Fatalf("commitTimestamp %s, want just after %s", ts, start)
 	}
 }

@@ -207,8 +207,7 @@ func (r *run) checkTopic(ctx context.Context, topic string) error {
 		}
 		re := remoteFailure("GetTopic", topic, err, md)
 		if re.ErrorCode == "" && (re.Code == codes.Unavailable || re.Code == codes.DeadlineExceeded) {
-			return fmt.Errorf("%w: cannot reach the Pub/Sub API at %s within %s: %s; check the endpoint, port, TLS settings and firewall",
-				ErrUnreachable, r.cfg.Endpoint, r.cfg.DialTimeout, re.Message)
+			return fmt.Errorf("%w: cannot reach the Pub/Sub API at %s: %s", ErrUnreachable, r.cfg.Endpoint, re.Message)
 		}
 		switch classify(err, re) {
 		case actReauth:

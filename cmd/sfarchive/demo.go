@@ -90,6 +90,7 @@ func runDemo(c *cli.Context, e *env) error {
 	if err := gen.SetMix(mix); err != nil {
 		return err
 	}
+	gen.SetClock(recentStart(n / 2))
 	perTopic := []int{n / 2, n - n/2}
 	for i, t := range demoTopics {
 		if _, err := gen.PublishN(t, perTopic[i]); err != nil {

@@ -132,6 +132,13 @@ func expireTokensOnDemand(ctx context.Context, servers []interface{ ExpireTokens
 	}
 }
 
+// recentStart is where the generator's event times begin so that n events
+// per topic, a few seconds apart, end about now: `query --since 24h` then
+// finds a fresh emulator's events.
+func recentStart(n int) time.Time {
+	return time.Now().Add(-time.Duration(n) * 10 * time.Second).Truncate(time.Second)
+}
+
 // generateUpFront publishes n generated events on topic, padded to about
 // size bytes when size > 0.
 func generateUpFront(gen *emulator.Generator, topic string, n, size int) error {
@@ -217,6 +224,7 @@ func runEmulate(c *cli.Context, e *env) error {
 		return usageErr(fmt.Errorf("--change-mix: %w", err))
 	}
 	topics := c.StringSlice("generate")
+	gen.SetClock(recentStart(c.Int("events")))
 	for _, t := range topics {
 		n, changeAt := c.Int("events"), c.Int("schema-change-after")
 		if changeAt > 0 && changeAt < n && strings.HasPrefix(t, "/data/") {

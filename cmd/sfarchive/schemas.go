@@ -201,7 +201,8 @@ func lastTwoSchemas(arc *archive.Archive, topic string) (string, string, error) 
 			}
 		}
 		if len(uses) < 2 {
-			return "", "", fmt.Errorf("topic %s has %d schema(s): nothing to compare", topic, len(uses))
+			return "", "", withHint(fmt.Errorf("topic %s has %d schema(s): nothing to compare", topic, len(uses)),
+				"`sfarchive schemas --archive FILE` lists each topic's schemas; `schemas diff OLD_ID NEW_ID` compares any two")
 		}
 		// First use in delivery (replay ID) order: schemas that first appear
 		// in one commit share a receive time.
